@@ -1,0 +1,4 @@
+"""reclass commands: learn (being written)."""
+
+from music_reclass.cli.app import app  # noqa: F401
+

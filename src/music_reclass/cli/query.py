@@ -1,0 +1,4 @@
+"""reclass commands: query (being written)."""
+
+from music_reclass.cli.app import app  # noqa: F401
+

@@ -1,0 +1,1 @@
+"""taxonomy layer of music_reclass."""
