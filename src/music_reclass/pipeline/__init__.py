@@ -1,1 +1,75 @@
-"""pipeline layer of music_reclass."""
+"""Pipeline: one audio file in, one :class:`Prediction` out.
+
+>>> from music_reclass.pipeline import load_classifier
+>>> clf = load_classifier()                        # doctest: +SKIP
+>>> clf.predict_file("song.mp3").genres[:2]        # doctest: +SKIP
+[('rock', 0.71), ('metal', 0.12)]
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from music_reclass.errors import ParameterError
+from music_reclass.pipeline.prediction import Classifier, Prediction
+from music_reclass.pipeline.zeroshot import MUSICNN_MODELS, MusicnnTagClassifier
+from music_reclass.taxonomy import Taxonomy
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "MUSICNN_MODELS",
+    "Classifier",
+    "MusicnnTagClassifier",
+    "Prediction",
+    "load_classifier",
+]
+
+DEFAULT_MODEL = "musicnn"
+
+
+def load_classifier(
+    model: str | Path | None = None,
+    *,
+    taxonomy: str | Path | Taxonomy = "default",
+    top_k: int | None = None,
+    top_tags: int | None = 10,
+) -> Classifier:
+    """Build a classifier: the embedded default or a trained model file.
+
+    Parameters
+    ----------
+    model : None, str or Path
+        None or ``"musicnn"``: the embedded zero-shot classifier (both musicnn
+        taggers + a tag -> genre mapping). Otherwise the path of a trained model
+        artifact (see ``music_reclass.models.artifact``).
+    taxonomy : str, Path or Taxonomy
+        For the embedded classifier: ``"default"`` (17 genres), ``"gtzan"`` (the
+        10 GTZAN genres) or a JSON mapping file. Trained models carry their own
+        classes: passing another taxonomy with one is an error.
+    top_k : int or None
+        Keep only the best ``top_k`` genres in each prediction (None: all).
+    top_tags : int or None
+        Embedded classifier: keep only the best ``top_tags`` tags (None: all 100).
+
+    Returns
+    -------
+    Classifier
+
+    Raises
+    ------
+    ParameterError
+        Unknown taxonomy or invalid mapping file; a taxonomy given with a trained model.
+    ModelError
+        A model file (or its sidecar) that is missing, damaged or names an unknown extractor.
+    FeatureMismatchError
+        The installed feature extractor differs from the one the model was trained on.
+    """
+    if model is None or (isinstance(model, str) and model == DEFAULT_MODEL):
+        return MusicnnTagClassifier(taxonomy, top_k=top_k, top_tags=top_tags)
+    if taxonomy != "default":
+        raise ParameterError(
+            "taxonomy applies to the embedded classifier only: a trained model has its own classes"
+        )
+    from music_reclass.pipeline.trained import TrainedClassifier
+
+    return TrainedClassifier(model, top_k=top_k)

@@ -1,0 +1,107 @@
+"""A trained genre model (artifact + JSON sidecar) behind the :class:`Classifier` interface.
+
+The artifact's sidecar names the feature extractor it was trained on (name,
+version, dimension); this adapter gets that extractor from the registry, refuses
+it if its version or dimension differ (:class:`FeatureMismatchError`), computes
+exactly those features from the audio and calls the model's ``predict_proba``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from music_reclass.errors import ModelError, ParameterError
+from music_reclass.pipeline.prediction import Prediction
+from music_reclass.pipeline.zeroshot import _check_top
+
+__all__ = ["TrainedClassifier"]
+
+SR = 16000
+
+
+class TrainedClassifier:
+    """Classifier from a trained model file (see ``music_reclass.models.artifact``).
+
+    Parameters
+    ----------
+    path : str or Path
+        The model file; its sidecar ``<path>.json`` names the features and classes.
+    top_k : int or None
+        Keep only the best ``top_k`` genres (None: all classes).
+
+    Attributes
+    ----------
+    model_id : str
+        The artifact's id: name + model-file sha256 prefix (changes with every training).
+    classes : tuple of str
+        The model's classes, in ``predict_proba`` order.
+
+    Raises
+    ------
+    ModelError
+        The file or its sidecar is missing, damaged, or names an unknown extractor.
+    FeatureMismatchError
+        The registered extractor is not the version/dimension the model was trained on.
+    """
+
+    def __init__(self, path: str | Path, *, top_k: int | None = None) -> None:
+        from music_reclass.features import get_extractor
+        from music_reclass.models.artifact import load_model
+
+        self.model = load_model(path)
+        try:
+            self.extractor = get_extractor(self.model.feature_extractor)
+        except ParameterError as exc:
+            raise ModelError(f"{Path(path).name}: {exc}") from exc
+        self.model.check_extractor(self.extractor)
+        self.classes: tuple[str, ...] = tuple(self.model.classes)
+        self.model_id: str = self.model.model_id
+        self.top_k = _check_top(top_k, "top_k")
+
+    def __repr__(self) -> str:
+        return f"TrainedClassifier(model_id={self.model_id!r}, features={self.extractor.name!r})"
+
+    def predict_waveform(self, waveform: np.ndarray) -> Prediction:
+        """Classify mono float audio at 16 kHz (resampled by the extractor if it needs another rate)."""
+        return self.predict_batch([waveform])[0]
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """Classify a file, read the way the feature extractor reads its training audio."""
+        y, sr = self.extractor.load(path)
+        features = self.extractor.extract_waveform(y, sr)
+        return self._predict_features(features[None, :], [len(y) / sr])[0]
+
+    def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
+        """Classify several 16 kHz waveforms: features one by one, one ``predict_proba`` call."""
+        if not waveforms:
+            return []
+        features = np.stack(
+            [
+                self.extractor.extract_waveform(np.asarray(w, dtype=np.float32), SR)
+                for w in waveforms
+            ]
+        )
+        return self._predict_features(features, [len(w) / SR for w in waveforms])
+
+    def _predict_features(self, features: np.ndarray, seconds: list[float]) -> list[Prediction]:
+        what = (self.extractor.name, self.extractor.version)
+        probabilities = self.model.predict_proba(features, feature=what)
+        if probabilities.shape != (len(seconds), len(self.classes)):
+            raise ModelError(f"{self.model_id}: predict_proba returned shape {probabilities.shape}")
+        return [
+            self._prediction(row, vector, s)
+            for row, vector, s in zip(probabilities, features, seconds, strict=True)
+        ]
+
+    def _prediction(
+        self, probabilities: np.ndarray, features: np.ndarray, seconds: float
+    ) -> Prediction:
+        order = np.argsort(-probabilities, kind="stable")[: self.top_k]
+        return Prediction(
+            genres=[(self.classes[i], float(probabilities[i])) for i in order],
+            embeddings={f"features.{self.extractor.name}": np.asarray(features, dtype=np.float32)},
+            analysed_seconds=float(seconds),
+        )

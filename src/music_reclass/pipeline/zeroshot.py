@@ -1,0 +1,235 @@
+"""The embedded default classifier: both musicnn taggers + a tag -> genre mapping.
+
+No training: MSD_musicnn and MTT_musicnn tag the track (per ~3 s patch, averaged
+over the track), and a :class:`~music_reclass.taxonomy.Taxonomy` turns the 100 tag
+probabilities into genre probabilities (rule in :mod:`music_reclass.taxonomy.mapping`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from music_reclass.errors import ModelError, ParameterError, TooShortError
+from music_reclass.pipeline.prediction import Prediction
+from music_reclass.taxonomy import VOCABULARIES, Taxonomy, load_taxonomy
+
+__all__ = ["MUSICNN_MODELS", "MusicnnTagClassifier"]
+
+MUSICNN_MODELS = ("MSD_musicnn", "MTT_musicnn")
+SR = 16000
+PATCH_FRAMES = 187  # musicnn's input patch: 187 log-mel frames...
+HOP_LENGTH = 256  # ...of 256 samples at 16 kHz: 2.992 s
+PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SR
+MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP_LENGTH  # centred front end: 1 + n // 256 >= 187 frames
+LAYERS = ("penultimate", "max_pool", "mean_pool", "taggram")
+SCORING_VERSION = "zs1"  # bump when the way tags become genres changes in code
+
+
+def _load_net(name: str) -> Any:
+    from music_reclass.models.musicnn import load_musicnn  # cached there; torch loads lazily
+
+    return load_musicnn(name)
+
+
+def _log_mel(waveform: np.ndarray) -> np.ndarray:
+    from music_reclass.models.musicnn import log_mel
+
+    return log_mel(waveform)
+
+
+def _make_patches(logmel: np.ndarray) -> np.ndarray:
+    from music_reclass.models.musicnn import make_patches
+
+    return make_patches(logmel)
+
+
+def _prefix(model: str) -> str:
+    return model.split("_")[0].lower()  # "MSD_musicnn" -> "msd"
+
+
+class MusicnnTagClassifier:
+    """Zero-shot genre classifier from musicnn tags.
+
+    Parameters
+    ----------
+    taxonomy : str, Path or Taxonomy
+        ``"default"``, ``"gtzan"`` or a mapping file (see :func:`~music_reclass.taxonomy.load_taxonomy`).
+    top_k : int or None
+        Keep only the best ``top_k`` genres in predictions (None: all classes).
+    top_tags : int or None
+        Keep only the best ``top_tags`` tags (None: all 100).
+    nets : mapping, optional
+        ``{"MSD_musicnn": net, "MTT_musicnn": net}`` already loaded (default: load them).
+    max_batch_patches : int
+        Patches per forward call of a network (bounds memory, not results).
+    """
+
+    def __init__(
+        self,
+        taxonomy: str | Path | Taxonomy = "default",
+        *,
+        top_k: int | None = None,
+        top_tags: int | None = 10,
+        nets: Mapping[str, Any] | None = None,
+        max_batch_patches: int = 64,
+    ) -> None:
+        self.taxonomy = load_taxonomy(taxonomy)
+        self.top_k = _check_top(top_k, "top_k")
+        self.top_tags = _check_top(top_tags, "top_tags")
+        if max_batch_patches < 1:
+            raise ParameterError(f"max_batch_patches must be >= 1, got {max_batch_patches}")
+        self.max_batch_patches = int(max_batch_patches)
+        self.nets = dict(nets) if nets is not None else {m: _load_net(m) for m in MUSICNN_MODELS}
+        for model in MUSICNN_MODELS:
+            if model not in self.nets:
+                raise ModelError(f"musicnn model {model} is missing")
+            if tuple(self.nets[model].labels) != VOCABULARIES[model]:
+                raise ModelError(
+                    f"{model} does not output the expected 50 tags in the expected order"
+                )
+        self.classes: tuple[str, ...] = self.taxonomy.genres
+        versions = "+".join(
+            f"{m}@{getattr(self.nets[m], 'version', 'unknown')}" for m in MUSICNN_MODELS
+        )
+        # the DB key: a new mapping content, model version or scoring rule means a new analysis
+        self.model_id = f"musicnn-zeroshot/{self.taxonomy.name}@{self.taxonomy.digest[:12]}/{versions}/{SCORING_VERSION}"
+
+    def __repr__(self) -> str:
+        return f"MusicnnTagClassifier(model_id={self.model_id!r})"
+
+    def predict_waveform(self, waveform: np.ndarray) -> Prediction:
+        """Classify mono float audio at 16 kHz (all complete ~3 s patches of it).
+
+        Raises
+        ------
+        TooShortError
+            If the audio is shorter than one patch.
+        ParameterError
+            If the waveform is not 1-D finite audio.
+        """
+        return self.predict_batch([waveform])[0]
+
+    def predict_file(self, path: str | Path) -> Prediction:
+        """Classify a file: a bounded excerpt of it, decoded to 16 kHz mono.
+
+        Raises
+        ------
+        AudioError
+            (a subclass) when the file cannot be turned into analysable audio.
+        """
+        from music_reclass.audio.excerpt import load_excerpt
+
+        excerpt = load_excerpt(path, sr=SR)
+        return self.predict_waveform(excerpt.waveform)
+
+    def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
+        """Classify several waveforms with batched forward passes.
+
+        The log-mel patches of all tracks are cut (non-overlapping, tail dropped, as
+        musicnn does per track), stacked, and sent through each network at once
+        (``extract_patches``, in forward calls of at most ``max_batch_patches``);
+        results are then split back per track.
+
+        Raises
+        ------
+        TooShortError
+            If any waveform is shorter than one patch (nothing is returned then).
+        """
+        if not waveforms:
+            return []
+        patches = [self._patches(w, i) for i, w in enumerate(waveforms)]
+        counts = [len(p) for p in patches]
+        stacked = np.concatenate(patches, axis=0)
+        outputs = {model: self._extract(model, stacked) for model in MUSICNN_MODELS}
+        predictions = []
+        start = 0
+        for count in counts:
+            per_track = {
+                m: {k: v[start : start + count] for k, v in out.items()}
+                for m, out in outputs.items()
+            }
+            predictions.append(self._predict_from_patches(per_track, count))
+            start += count
+        return predictions
+
+    def predict_tags(self, tag_probs: Mapping[str, np.ndarray]) -> Prediction:
+        """Genres and tags from track-level tag probabilities alone (no audio, no embeddings).
+
+        Parameters
+        ----------
+        tag_probs : mapping
+            ``{"MSD_musicnn": [50], "MTT_musicnn": [50]}`` probabilities.
+        """
+        return self._prediction(tag_probs, embeddings={}, n_patches=0)
+
+    def _patches(self, waveform: np.ndarray, index: int) -> np.ndarray:
+        """musicnn's input patches ``[P, 187, 96]`` of one waveform."""
+        waveform = np.asarray(waveform, dtype=np.float32)
+        if waveform.ndim != 1:
+            raise ParameterError(
+                f"waveform {index} must be mono 1-D audio, got shape {waveform.shape}"
+            )
+        if not np.all(np.isfinite(waveform)):
+            raise ParameterError(f"waveform {index} contains non-finite samples")
+        if waveform.size < MIN_SAMPLES:
+            raise TooShortError(
+                f"audio {index} lasts {waveform.size / SR:.2f} s, "
+                f"shorter than one {PATCH_SECONDS:.2f} s patch"
+            )
+        return _make_patches(_log_mel(waveform))
+
+    def _extract(self, model: str, patches: np.ndarray) -> dict[str, np.ndarray]:
+        out = self.nets[model].extract_patches(patches, batch_size=self.max_batch_patches)
+        merged = {k: np.asarray(out[k], dtype=np.float32) for k in LAYERS}
+        if len(merged["taggram"]) != len(patches):
+            raise ModelError(
+                f"{model} returned {len(merged['taggram'])} patches for {len(patches)}"
+            )
+        return merged
+
+    def _predict_from_patches(
+        self, outputs: Mapping[str, Mapping[str, np.ndarray]], n_patches: int
+    ) -> Prediction:
+        embeddings = {
+            f"{_prefix(model)}.{layer}": out[layer].mean(axis=0).astype(np.float32)
+            for model, out in outputs.items()
+            for layer in LAYERS
+        }
+        tag_probs = {model: embeddings[f"{_prefix(model)}.taggram"] for model in outputs}
+        return self._prediction(tag_probs, embeddings=embeddings, n_patches=n_patches)
+
+    def _prediction(
+        self,
+        tag_probs: Mapping[str, np.ndarray],
+        *,
+        embeddings: dict[str, np.ndarray],
+        n_patches: int,
+    ) -> Prediction:
+        scores = self.taxonomy.score(tag_probs)
+        order = np.argsort(-scores, kind="stable")[: self.top_k]
+        genres = [(self.classes[i], float(scores[i])) for i in order]
+        tags = [
+            (f"{_prefix(model)}:{label}", float(p))
+            for model in MUSICNN_MODELS
+            for label, p in zip(VOCABULARIES[model], np.asarray(tag_probs[model]), strict=True)
+        ]
+        tags.sort(key=lambda pair: -pair[1])
+        return Prediction(
+            genres=genres,
+            tags=tags[: self.top_tags],
+            embeddings=embeddings,
+            analysed_seconds=n_patches * PATCH_SECONDS,
+            n_patches=n_patches,
+        )
+
+
+def _check_top(value: int | None, name: str) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ParameterError(f"{name} must be a positive integer or None, got {value!r}")
+    return value
