@@ -1,0 +1,339 @@
+"""Organising files into genre folders: ``{genre}/{artist}/{album}/{filename}``.
+
+Fields of the pattern
+
+=============  ==================================================================
+``genre``      the top predicted genre with confidence >= ``min_confidence``;
+               when there is none, the file's first existing genre tag (so an
+               already well-tagged file keeps its place); else "Unknown Genre"
+``artist``     artist tag, else "Unknown Artist"
+``album``      album tag, else "Unknown Album"
+``title``      title tag, else the file name without extension
+``filename``   the original file name (with extension)
+``ext``        the extension without the dot, lower case
+``year``       the first four characters of the date tag, else "0000"
+=============  ==================================================================
+
+Every field is sanitised into one safe path component: no ``/`` or ``\\``, no
+control characters, none of ``<>:"|?*`` (Windows/SMB), no leading/trailing dots
+or spaces (so never ``.`` or ``..``), Windows device names get a ``_``, and a
+component is cut to 255 bytes of UTF-8 (keeping the extension). The joined
+result must stay inside ``--into``.
+
+Moves and copies go through :func:`music_reclass.library.safe_write.move_file`
+(never overwrite; collisions get `` (1)``... or are skipped) and are journalled
+like tag writes; ``files.path`` follows a moved file, a copy gets its own row.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import string
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from music_reclass.errors import ParameterError, ReclassError
+from music_reclass.library import db as libdb
+from music_reclass.library import journal, safe_write
+from music_reclass.library.payload import audio_digest, file_sha256
+from music_reclass.library.tags import analysed_files, predicted_genres, read_tags
+
+DEFAULT_PATTERN = "{genre}/{artist}/{album}/{filename}"
+FIELDS = ("genre", "artist", "album", "title", "filename", "ext", "year")
+_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
+_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL"} | {
+    f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)
+}
+_MAX_COMPONENT_BYTES = 255
+
+
+@dataclass(frozen=True)
+class Placement:
+    """Where one file goes."""
+
+    source: Path
+    target: Path
+    fields: dict
+
+
+@dataclass
+class OrganiseSummary:
+    run_id: int | None
+    placed: list[tuple[Path, Path]] = field(default_factory=list)
+    unchanged: list[Path] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _truncate_utf8(text: str, limit: int) -> str:
+    while len(text.encode("utf-8")) > limit:
+        text = text[:-1]
+    return text
+
+
+def sanitize_component(value: str | None, *, fallback: str, keep_suffix: bool = False) -> str:
+    """One safe path component from ``value`` (``fallback`` when nothing is left).
+
+    Parameters
+    ----------
+    value : str or None
+        A tag value or file name.
+    fallback : str
+        Used when ``value`` is empty or sanitises to nothing ("Unknown Artist").
+    keep_suffix : bool
+        Truncate before the extension (for file names).
+    """
+    text = _UNSAFE.sub("_", value or "")
+    text = " ".join(text.split())  # collapse whitespace runs; no tabs/newlines
+    text = text.strip(" .")
+    if not text or set(text) <= {"_"}:
+        text = fallback
+    if text.split(".")[0].upper() in _WINDOWS_DEVICES:
+        text = "_" + text
+    if len(text.encode("utf-8")) > _MAX_COMPONENT_BYTES:
+        suffix = Path(text).suffix if keep_suffix else ""
+        if len(suffix.encode("utf-8")) > 32:
+            suffix = ""
+        stem = text[: len(text) - len(suffix)] if suffix else text
+        text = (
+            _truncate_utf8(stem, _MAX_COMPONENT_BYTES - len(suffix.encode("utf-8"))).rstrip(" .")
+            + suffix
+        )
+    return text
+
+
+def check_pattern(pattern: str) -> None:
+    """Refuse a pattern with unknown fields, absolute paths or ``..``."""
+    names = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    unknown = sorted(set(names) - set(FIELDS))
+    if unknown:
+        raise ParameterError(f"unknown pattern field(s) {unknown}; known: {list(FIELDS)}")
+    if not names:
+        raise ParameterError("pattern has no fields")
+    literal = "".join(text for text, *_ in string.Formatter().parse(pattern))
+    if pattern.startswith(("/", "\\")) or ".." in literal.replace("\\", "/").split("/"):
+        raise ParameterError("pattern must be a relative path without '..'")
+
+
+def target_for(path: Path, fields: dict, *, into: Path, pattern: str = DEFAULT_PATTERN) -> Path:
+    """The target path of ``path`` (fields already chosen; sanitised here)."""
+    fallbacks = {
+        "genre": "Unknown Genre",
+        "artist": "Unknown Artist",
+        "album": "Unknown Album",
+        "title": path.stem,
+        "filename": path.name,
+        "ext": path.suffix.lstrip(".").lower() or "audio",
+        "year": "0000",
+    }
+    parts = []
+    for segment in pattern.replace("\\", "/").split("/"):
+        if not segment:
+            continue
+        values = {
+            key: sanitize_component(
+                fields.get(key), fallback=fallbacks[key], keep_suffix=key == "filename"
+            )
+            for key in FIELDS
+        }
+        parts.append(sanitize_component(segment.format(**values), fallback="_", keep_suffix=True))
+    target = into.joinpath(*parts)
+    if into.resolve() not in target.resolve().parents:
+        raise ParameterError(f"{target} would be outside {into}")
+    return target
+
+
+def choose_fields(
+    conn, row, *, min_confidence: float, model_id: str | None = None, normalise=None
+) -> dict:
+    """The pattern fields of one analysed file (see the module docstring)."""
+    path = Path(row["path"])
+    tags = read_tags(path)
+    predicted = predicted_genres(
+        conn,
+        row["content_hash"],
+        min_confidence=min_confidence,
+        top_k=1,
+        model_id=model_id,
+        normalise=normalise,
+    )
+    if predicted:
+        genre = predicted[0][0]
+    elif tags.genres:  # the existing tag, named like predictions are ("Hip Hop" -> "Hip-Hop")
+        genre = (normalise(tags.genres[0]) if normalise else None) or tags.genres[0]
+    else:
+        genre = None
+    return {
+        "genre": genre,
+        "artist": tags.artist,
+        "album": tags.album,
+        "title": tags.title,
+        "filename": path.name,
+        "ext": path.suffix.lstrip(".").lower(),
+        "year": tags.year,
+    }
+
+
+def organise_library(
+    conn,
+    paths: Sequence[str | os.PathLike],
+    *,
+    into: str | os.PathLike,
+    pattern: str = DEFAULT_PATTERN,
+    copy: bool = False,
+    dry_run: bool = False,
+    min_confidence: float = 0.0,
+    on_collision: str = "suffix",
+    model_id: str | None = None,
+    normalise=None,
+    echo=None,
+) -> OrganiseSummary:
+    """Move (or copy) the analysed files under ``paths`` into ``into`` by ``pattern``.
+
+    Parameters
+    ----------
+    conn : sqlite3.Connection
+        The library database.
+    paths : sequence of path-like
+        Files or folders; only files a classify run analysed are considered.
+    into : path-like
+        The target root (created).
+    pattern : str
+        Relative target path with fields (see the module docstring).
+    copy : bool
+        Copy instead of move.
+    dry_run : bool
+        Print and return the placements; change nothing.
+    min_confidence : float
+        A predicted genre below it is not used for ``{genre}``.
+    on_collision : {"suffix", "skip"}
+        A taken target name gets " (1)", " (2)"... or the file is skipped.
+        Existing files are never replaced.
+    """
+    check_pattern(pattern)
+    if on_collision not in safe_write.COLLISION_POLICIES:
+        raise ParameterError(f"on_collision must be one of {safe_write.COLLISION_POLICIES}")
+    into = Path(into).resolve()  # the DB stores resolved absolute paths (like store.py)
+    echo = echo or (lambda line: None)
+    if normalise is None:
+        from music_reclass.library.tags import _default_normaliser
+
+        normalise = _default_normaliser()
+    summary = OrganiseSummary(run_id=None)
+    if not dry_run:
+        for message in journal.repair_interrupted(conn):
+            echo(f"repaired: {message}")
+        into.mkdir(parents=True, exist_ok=True)
+        summary.run_id = journal.start_act_run(
+            conn,
+            "organise",
+            {
+                "paths": [str(p) for p in paths],
+                "into": str(into),
+                "pattern": pattern,
+                "copy": copy,
+                "min_confidence": min_confidence,
+            },
+        )
+    rows = analysed_files(conn, paths)
+    if not dry_run:
+        safe_write.cleanup_stale_temps({Path(r["path"]).parent for r in rows})
+    taken: set[Path] = set()  # targets chosen in this run (for dry runs and clashes)
+    action = "copy" if copy else "move"
+    for row in rows:
+        src = Path(row["path"])
+        try:
+            if not src.is_file():
+                summary.skipped.append(f"{src}: missing")
+                continue
+            if src.is_symlink():  # moving a (relative) link would break it
+                summary.skipped.append(f"{src}: symbolic link (not moved)")
+                continue
+            fields = choose_fields(
+                conn, row, min_confidence=min_confidence, model_id=model_id, normalise=normalise
+            )
+            wanted = target_for(src, fields, into=into, pattern=pattern)
+            if wanted == src or (wanted.exists() and src.exists() and wanted.samefile(src)):
+                summary.unchanged.append(src)
+                continue
+            target = _free(wanted, taken, on_collision=on_collision)
+            if target is None:
+                summary.skipped.append(f"{src}: {wanted} exists (skipped)")
+                continue
+            taken.add(target)
+            if dry_run:
+                summary.placed.append((src, target))
+                echo(f"{src} -> {target}")
+                continue
+            _place(conn, summary, src, target, copy=copy, action=action, into=into)
+            echo(f"{src} -> {target}")
+        except (ReclassError, OSError) as exc:
+            summary.failed.append(f"{src}: {exc}")
+            echo(f"failed: {src}: {exc}")
+    if summary.run_id is not None:
+        with libdb.transaction(conn):
+            libdb.finish_run(conn, summary.run_id, "done" if summary.ok else "failed")
+    return summary
+
+
+def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
+    candidate = wanted
+    n = 0
+    while True:
+        candidate = safe_write.free_target(candidate, on_collision=on_collision)
+        if candidate is None or candidate not in taken:
+            return candidate
+        if on_collision == "skip":
+            return None
+        n += 1
+        candidate = safe_write.with_suffix_number(wanted, n)
+
+
+def _place(
+    conn, summary: OrganiseSummary, src: Path, target: Path, *, copy: bool, action: str, into: Path
+) -> None:
+    same_device = safe_write.same_device(src, into)
+    sha = file_sha256(src)
+    entry = journal.plan(
+        conn,
+        summary.run_id,
+        action=action,
+        path=src,
+        new_path=target,
+        after={
+            "method": "link" if same_device and not copy else "copy",
+            "sha256": sha,
+            "root": str(into),
+        },
+        digest=audio_digest(src),
+    )
+    for _attempt in range(3):
+        try:
+            safe_write.move_file(src, target, copy=copy)
+            break
+        except FileExistsError:
+            # Someone took the name between our check and the link: pick the next
+            # free one and re-journal (the planned row names the target).
+            next_target = _free(target, {target}, on_collision="suffix")
+            with libdb.transaction(conn):
+                conn.execute(
+                    "UPDATE journal SET new_path = ? WHERE id = ?", (str(next_target), entry)
+                )
+            target = next_target
+        except Exception as exc:
+            journal.set_failed(conn, entry, str(exc))
+            raise
+    else:
+        journal.set_failed(conn, entry, "target names kept being taken")
+        raise ReclassError(f"{src}: could not find a free target name")
+    with libdb.transaction(conn):
+        journal.record_move(conn, src, target, copy=copy, run_id=summary.run_id)
+        journal.set_done(conn, entry)
+    safe_write.fault_point("done")
+    summary.placed.append((src, target))

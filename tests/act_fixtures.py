@@ -1,0 +1,353 @@
+"""Synthetic audio files of every format, with and without tags, and DB rows.
+
+Shared by the tests of tags, payload, organise, undo and the kill -9 tests (and
+the fault-injection benchmark), so that all of them see the same kinds of files.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import av
+import numpy as np
+import soundfile as sf
+from mutagen.id3 import ID3, TALB, TCON, TIT2, TPE1
+from mutagen.mp4 import MP4
+
+from music_reclass.library import db as libdb
+
+FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff")
+MODEL_ID = "test-model@1"
+
+
+def _signal(seconds: float, sr: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    tone = 0.3 * np.sin(2 * np.pi * (220 + 40 * seed) * t)
+    return (tone + 0.05 * rng.standard_normal(t.size)).astype(np.float32)
+
+
+def _encode_with_av(path: Path, signal: np.ndarray, sr: int, codec: str, fmt: str) -> None:
+    with av.open(str(path), "w", format=fmt) as container:
+        stream = container.add_stream(codec, rate=sr)
+        stream.layout = "mono"
+        frame_size = stream.codec_context.frame_size or 1024
+        pcm = (signal * 32767).astype(np.int16)
+        sample_fmt = stream.codec_context.format.name
+        for start in range(0, pcm.size, frame_size):
+            chunk = pcm[start : start + frame_size]
+            frame = av.AudioFrame.from_ndarray(chunk[None, :], format="s16", layout="mono")
+            frame.sample_rate = sr
+            frame.pts = start
+            if sample_fmt != "s16":
+                frame = _resample(frame, sample_fmt, sr)
+            for packet in stream.encode(frame):
+                container.mux(packet)
+        for packet in stream.encode(None):
+            container.mux(packet)
+
+
+_resamplers: dict = {}
+
+
+def _resample(frame, sample_fmt: str, sr: int):
+    key = (sample_fmt, sr)
+    if key not in _resamplers:
+        _resamplers[key] = av.AudioResampler(format=sample_fmt, layout="mono", rate=sr)
+    out = _resamplers[key].resample(frame)
+    return out[0]
+
+
+def make_audio(path: str | os.PathLike, *, seconds: float = 1.0, seed: int = 0) -> Path:
+    """Write an untagged synthetic file whose format follows the extension."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    ext = path.suffix.lower().lstrip(".")
+    if ext in ("wav", "flac", "aiff", "ogg", "mp3"):
+        sr = 22050 if ext != "mp3" else 44100
+        sig = _signal(seconds, sr, seed)
+        subtype = {"ogg": "VORBIS", "mp3": "MPEG_LAYER_III"}.get(ext, "PCM_16")
+        fmt = {"aiff": "AIFF", "ogg": "OGG", "mp3": "MP3"}.get(ext)
+        sf.write(str(path), sig, sr, subtype=subtype, format=fmt)
+    elif ext == "opus":
+        _resamplers.clear()
+        _encode_with_av(path, _signal(seconds, 48000, seed), 48000, "libopus", "ogg")
+    elif ext == "m4a":
+        _resamplers.clear()
+        _encode_with_av(path, _signal(seconds, 44100, seed), 44100, "aac", "mp4")
+    else:
+        raise ValueError(ext)
+    return path
+
+
+def add_id3(
+    path: Path, *, version: int, genres: list[str], title="Song", artist="Band", album="LP"
+) -> None:
+    """Give an MP3 an ID3v2.<version> tag with the given genres (and title/artist/album)."""
+    tags = ID3()
+    tags.add(TIT2(encoding=3, text=[title]))
+    tags.add(TPE1(encoding=3, text=[artist]))
+    tags.add(TALB(encoding=3, text=[album]))
+    if genres:
+        tags.add(TCON(encoding=3, text=genres))
+    tags.save(str(path), v2_version=version, v23_sep="/")
+
+
+def add_id3v1(path: Path, *, genre_index: int = 17, title=b"Old Song", artist=b"Old Band") -> None:
+    """Append an ID3v1.1 tag (genre 17 = Rock)."""
+    tag = (
+        b"TAG"
+        + title.ljust(30, b"\0")
+        + artist.ljust(30, b"\0")
+        + b"Old LP".ljust(30, b"\0")
+        + b"1999"
+        + b"\0" * 28
+        + b"\0\x01"
+        + bytes([genre_index])
+    )
+    with path.open("ab") as fh:
+        fh.write(tag)
+
+
+def add_tags(path: Path, *, genres: list[str], title="Song", artist="Band", album="LP") -> None:
+    """Generic tags for any of :data:`FORMATS` (ID3v2.4 for mp3/wav/aiff)."""
+    import mutagen
+
+    ext = path.suffix.lower().lstrip(".")
+    if ext == "mp3":
+        add_id3(path, version=4, genres=genres, title=title, artist=artist, album=album)
+        return
+    audio = mutagen.File(str(path))
+    if audio.tags is None:
+        audio.add_tags()
+    if ext in ("wav", "aiff"):
+        audio.tags.add(TIT2(encoding=3, text=[title]))
+        audio.tags.add(TPE1(encoding=3, text=[artist]))
+        audio.tags.add(TALB(encoding=3, text=[album]))
+        if genres:
+            audio.tags.add(TCON(encoding=3, text=genres))
+    elif isinstance(audio, MP4):
+        audio.tags["\xa9nam"] = [title]
+        audio.tags["\xa9ART"] = [artist]
+        audio.tags["\xa9alb"] = [album]
+        if genres:
+            audio.tags["\xa9gen"] = genres
+    else:
+        audio.tags["TITLE"] = [title]
+        audio.tags["ARTIST"] = [artist]
+        audio.tags["ALBUM"] = [album]
+        if genres:
+            audio.tags["GENRE"] = genres
+    audio.save()
+
+
+def make_library(root: Path, *, count: int = 10, tagged: bool = True) -> list[Path]:
+    """``count`` files cycling through every format, half of them pre-tagged."""
+    files = []
+    for i in range(count):
+        ext = FORMATS[i % len(FORMATS)]
+        path = make_audio(root / f"album{i % 3}" / f"track {i:02d}.{ext}", seed=i)
+        if tagged and i % 2 == 0:
+            add_tags(
+                path, genres=["Rock"] if i % 4 == 0 else ["Pop", "Dance"], artist=f"Artist {i % 3}"
+            )
+        files.append(path)
+    return files
+
+
+def register(
+    conn,
+    path: Path,
+    *,
+    genres: list[tuple[str, float]],
+    model_id: str = MODEL_ID,
+    run_id: int | None = None,
+) -> str:
+    """Insert the files/tracks/analyses rows a classify run would have written."""
+    from music_reclass.library.journal import content_hash
+
+    chash = content_hash(path)
+    st = path.stat()
+    now = libdb.utcnow()
+    with libdb.transaction(conn):
+        if run_id is None:
+            run_id = libdb.start_run(conn, "classify", {})
+            libdb.finish_run(conn, run_id)
+        conn.execute("INSERT OR IGNORE INTO tracks (content_hash) VALUES (?)", (chash,))
+        conn.execute(
+            "INSERT INTO files (path, content_hash, size, mtime_ns, first_seen, last_seen, status,"
+            " last_run_id) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?)",
+            (str(path.resolve()), chash, st.st_size, st.st_mtime_ns, now, now, run_id),
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO analyses (content_hash, model_id, status, genres, created_at,"
+            " run_id) VALUES (?, ?, 'ok', ?, ?, ?)",
+            (
+                chash,
+                model_id,
+                json.dumps([{"label": g, "confidence": c} for g, c in genres]),
+                now,
+                run_id,
+            ),
+        )
+        conn.execute(
+            "INSERT OR REPLACE INTO embeddings (content_hash, model_id, name, dtype, shape, data)"
+            " VALUES (?, ?, 'penultimate', 'float32', '[2]', ?)",
+            (chash, model_id, np.zeros(2, np.float32).tobytes()),
+        )
+    return chash
+
+
+def snapshot(paths) -> dict[str, bytes]:
+    """Every file's bytes by path (to prove byte-identity after undo)."""
+    return {str(p): Path(p).read_bytes() for p in paths}
+
+
+# ----------------------------------------------------------------------------- kill -9 trials
+
+KILL_GENRES = [("jazz", 0.8), ("blues", 0.5), ("rock", 0.2)]
+
+
+def _reclass(args: list[str], env: dict | None = None, **kwargs):
+    import subprocess
+    import sys
+
+    return subprocess.Popen(
+        [sys.executable, "-m", "music_reclass.cli.main", *args],
+        env={**os.environ, **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        **kwargs,
+    )
+
+
+def _finish(args: list[str]) -> tuple[int, str]:
+    proc = _reclass(args)
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, out.decode(errors="replace")
+
+
+def _temp_files(*roots: Path) -> list[Path]:
+    from music_reclass.library.safe_write import TEMP_PREFIX
+
+    return [p for root in roots if root.exists() for p in root.rglob(f"{TEMP_PREFIX}*")]
+
+
+def _integrity(db: Path) -> str:
+    import sqlite3
+
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("PRAGMA integrity_check").fetchone()[0]
+    finally:
+        conn.close()
+
+
+def kill_trial(
+    workdir: Path,
+    kind: str,
+    *,
+    seed: int,
+    count: int = 10,
+    delay: float = 0.02,
+    window: float = 3.0,
+) -> dict:
+    """One fault-injection trial: run ``reclass <kind>`` and SIGKILL it at a random time.
+
+    ``kind`` is ``tag``, ``organise`` or ``undo`` (a tag run is made first, then
+    the undo is killed). ``RECLASS_FAULT_DELAY=delay`` stretches the dangerous
+    windows; the kill time is uniform in ``[0, window]`` seconds after start.
+    Then checks: DB integrity; no audio digest changed; every original file at
+    its old or new path, byte-complete (organise) or decoding with its audio
+    intact (tag); the next run completes; temp files are cleaned; undoing every
+    run restores every original byte for byte at its original path.
+
+    Returns
+    -------
+    dict
+        ``killed`` (bool: the kill landed before the run ended) and
+        ``failures`` (list of str; empty when every invariant held).
+    """
+    import random
+    import signal
+    import subprocess
+
+    from music_reclass.library import db as libdb
+    from music_reclass.library.payload import audio_digest, decoded_sample_count
+
+    rng = random.Random(seed)
+    root, into, db = workdir / "music", workdir / "sorted", workdir / "lib.sqlite"
+    files = make_library(root, count=count)
+    conn = libdb.connect(db)
+    for path in files:
+        register(conn, path, genres=KILL_GENRES)
+    conn.close()
+    original = snapshot(files)
+    digests = {str(p): audio_digest(p) for p in files}
+    samples = {str(p): decoded_sample_count(p) for p in files}
+    tag_args = ["tag", str(root), "--db", str(db), "--min-confidence", "0.4"]
+    org_args = ["organise", str(root), "--into", str(into), "--db", str(db)]
+    args = {"tag": tag_args, "organise": org_args, "undo": ["undo", "--db", str(db)]}[kind]
+    failures: list[str] = []
+    if kind == "undo":
+        rc, out = _finish(tag_args)
+        if rc != 0:
+            failures.append(f"setup tag run failed: {out[-500:]}")
+
+    proc = _reclass(args, env={"RECLASS_FAULT_DELAY": str(delay)})
+    try:
+        proc.wait(timeout=rng.uniform(0.0, window))
+        killed = False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = True
+    proc.stdout.close()
+
+    # --- invariants right after the kill
+    if (status := _integrity(db)) != "ok":
+        failures.append(f"integrity_check after kill: {status}")
+    byte_sets = {}
+    for other in [*root.rglob("*"), *into.rglob("*")]:
+        if other.is_file() and not other.name.startswith(".reclass-tmp-"):
+            byte_sets.setdefault(other.read_bytes(), []).append(other)
+    for path in files:
+        key = str(path)
+        if kind == "organise":
+            if original[key] not in byte_sets:
+                failures.append(f"{path}: lost (no byte-complete copy anywhere)")
+            continue
+        if not path.exists():
+            failures.append(f"{path}: missing after kill")
+            continue
+        if audio_digest(path) != digests[key]:
+            failures.append(f"{path}: audio digest changed")
+        elif decoded_sample_count(path) != samples[key]:
+            failures.append(f"{path}: no longer decodes fully")
+
+    # --- the next run completes and cleans up
+    rc, out = _finish(args)
+    if rc != 0:
+        failures.append(f"next {kind} run exited {rc}: {out[-800:]}")
+    if temps := _temp_files(root, into):
+        failures.append(f"stale temp files left: {temps}")
+
+    # --- undo everything, newest run first
+    for _ in range(6):
+        rc, out = _finish(["undo", "--db", str(db)])
+        if rc != 0:
+            failures.append(f"undo exited {rc}: {out[-800:]}")
+            break
+        if "nothing to undo" in out:
+            break
+    if snapshot(files) != original:
+        changed = [p for p in files if not p.exists() or p.read_bytes() != original[str(p)]]
+        failures.append(f"not restored byte for byte: {changed}")
+    leftovers = [p for p in into.rglob("*") if p.is_file()] if into.exists() else []
+    if leftovers:
+        failures.append(f"files left in the organise folder: {leftovers}")
+    if (status := _integrity(db)) != "ok":
+        failures.append(f"integrity_check at the end: {status}")
+    return {"killed": killed, "failures": failures}

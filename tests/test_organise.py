@@ -1,0 +1,172 @@
+"""reclass organise: placement fields, sanitising, no-overwrite moves, copies, DB paths."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from act_fixtures import add_tags, make_audio, register, snapshot
+from music_reclass.cli.main import app
+from music_reclass.errors import ParameterError
+from music_reclass.library import db as libdb
+from music_reclass.library import safe_write
+from music_reclass.library.organise import check_pattern, sanitize_component, target_for
+from music_reclass.library.payload import file_sha256
+
+runner = CliRunner()
+
+
+def _cli(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+@pytest.fixture
+def lib(tmp_path: Path):
+    """Three analysed files: tagged+confident, tagged+unsure, untagged+unsure."""
+    root = tmp_path / "music"
+    a = make_audio(root / "in" / "a.mp3", seed=1)
+    add_tags(a, genres=["Rock"], artist="AC/DC", album="Back in Black")
+    b = make_audio(root / "in" / "b.flac", seed=2)
+    add_tags(b, genres=["Folk"], artist="Nick Drake", album="Pink Moon")
+    c = make_audio(root / "in" / "sub" / "c.ogg", seed=3)
+    db = tmp_path / "lib.sqlite"
+    conn = libdb.connect(db)
+    register(conn, a, genres=[("jazz", 0.9), ("blues", 0.4)])
+    register(conn, b, genres=[("jazz", 0.2)])
+    register(conn, c, genres=[("rock", 0.1)])
+    conn.close()
+    return root, db, {"a": a, "b": b, "c": c}
+
+
+def test_sanitize_component():
+    assert sanitize_component("AC/DC", fallback="x") == "AC_DC"
+    assert sanitize_component("..", fallback="Unknown Artist") == "Unknown Artist"
+    assert sanitize_component(" .hidden. ", fallback="x") == "hidden"
+    assert sanitize_component("a\x00b\nc\td", fallback="x") == "a_b_c_d"
+    assert sanitize_component(None, fallback="Unknown Album") == "Unknown Album"
+    assert sanitize_component("CON", fallback="x") == "_CON"
+    long = sanitize_component("é" * 300 + ".flac", fallback="x", keep_suffix=True)
+    assert long.endswith(".flac") and len(long.encode()) <= 255
+
+
+def test_pattern_checks(tmp_path: Path):
+    for bad in ("../{genre}/{filename}", "/abs/{filename}", "{genre}/{nope}", "plain"):
+        with pytest.raises(ParameterError):
+            check_pattern(bad)
+    src = tmp_path / "x.mp3"
+    target = target_for(
+        src, {"genre": "../../etc", "artist": "/", "filename": "x.mp3"}, into=tmp_path / "out"
+    )
+    assert target == tmp_path / "out" / "_.._etc" / "Unknown Artist" / "Unknown Album" / "x.mp3"
+
+
+def test_organise_moves_and_updates_db(lib, tmp_path: Path):
+    root, db, files = lib
+    data = snapshot(files.values())
+    into = tmp_path / "sorted"
+    result = _cli(
+        "organise", str(root), "--into", str(into), "--db", str(db), "--min-confidence", "0.5"
+    )
+    assert result.exit_code == 0, result.output
+    expected = {
+        "a": into / "Jazz" / "AC_DC" / "Back in Black" / "a.mp3",  # predicted, confident
+        "b": into / "Folk" / "Nick Drake" / "Pink Moon" / "b.flac",  # existing tag
+        "c": into / "Unknown Genre" / "Unknown Artist" / "Unknown Album" / "c.ogg",
+    }
+    for key, target in expected.items():
+        assert not files[key].exists()
+        assert target.read_bytes() == data[str(files[key])]
+    conn = libdb.connect(db)
+    paths = {r[0] for r in conn.execute("SELECT path FROM files")}
+    assert paths == {str(p) for p in expected.values()}
+    journal = conn.execute("SELECT action, state FROM journal").fetchall()
+    assert [tuple(r) for r in journal] == [("move", "done")] * 3
+
+
+def test_never_overwrites_collisions_get_suffix(lib, tmp_path: Path):
+    root, db, files = lib
+    into = tmp_path / "sorted"
+    occupied = into / "Jazz" / "AC_DC" / "Back in Black" / "a.mp3"
+    occupied.parent.mkdir(parents=True)
+    occupied.write_bytes(b"the user's own file")
+    result = _cli(
+        "organise", str(files["a"]), "--into", str(into), "--db", str(db), "--min-confidence", "0.5"
+    )
+    assert result.exit_code == 0, result.output
+    assert occupied.read_bytes() == b"the user's own file"
+    assert (occupied.parent / "a (1).mp3").exists()
+
+
+def test_skip_existing(lib, tmp_path: Path):
+    root, db, files = lib
+    into = tmp_path / "sorted"
+    occupied = into / "Jazz" / "AC_DC" / "Back in Black" / "a.mp3"
+    occupied.parent.mkdir(parents=True)
+    occupied.write_bytes(b"mine")
+    result = _cli(
+        "organise",
+        str(files["a"]),
+        "--into",
+        str(into),
+        "--db",
+        str(db),
+        "--min-confidence",
+        "0.5",
+        "--skip-existing",
+    )
+    assert result.exit_code == 0
+    assert "skipped" in result.output and files["a"].exists()
+    assert occupied.read_bytes() == b"mine"
+
+
+def test_dry_run_changes_nothing(lib, tmp_path: Path):
+    root, db, files = lib
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db), "--dry-run")
+    assert result.exit_code == 0
+    assert f"{files['a']} -> {into}" in result.output
+    assert all(p.exists() for p in files.values()) and not into.exists()
+    conn = libdb.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 0
+
+
+def test_copy_then_undo_removes_only_unchanged_copies(lib, tmp_path: Path):
+    root, db, files = lib
+    into = tmp_path / "sorted"
+    result = _cli(
+        "organise",
+        str(root),
+        "--into",
+        str(into),
+        "--db",
+        str(db),
+        "--copy",
+        "--pattern",
+        "{genre}/{title} - {filename}",
+    )
+    assert result.exit_code == 0, result.output
+    copies = sorted(p for p in into.rglob("*") if p.is_file())
+    assert len(copies) == 3 and all(p.exists() for p in files.values())
+    changed = next(p for p in copies if p.suffix == ".mp3")
+    changed.write_bytes(changed.read_bytes() + b"user edit")
+    result = _cli("undo", "--db", str(db))
+    assert result.exit_code == 1  # one refusal
+    assert "refused" in result.output and changed.exists()
+    assert [p for p in into.rglob("*") if p.is_file()] == [changed]
+    assert all(p.exists() for p in files.values())
+
+
+def test_cross_device_move_is_verified_copy(tmp_path: Path, monkeypatch):
+    monkeypatch.setattr(safe_write, "same_device", lambda a, b: False)
+    src = make_audio(tmp_path / "a.wav")
+    sha = file_sha256(src)
+    dst = tmp_path / "other" / "a.wav"
+    safe_write.move_file(src, dst)
+    assert not src.exists() and file_sha256(dst) == sha
+    src2 = make_audio(tmp_path / "b.wav")
+    with pytest.raises(FileExistsError):
+        safe_write.move_file(src2, dst)
+    assert src2.exists() and file_sha256(dst) == sha
+    assert not [p for p in dst.parent.iterdir() if p.name.startswith(safe_write.TEMP_PREFIX)]
