@@ -1,0 +1,117 @@
+"""Output helpers shared by the commands: JSON Lines, CSV, tables, safe path display.
+
+Machine output (JSON Lines, CSV) goes to stdout only; progress, summaries of machine
+runs and diagnostics go to stderr, so ``reclass classify --json ... | jq`` always
+reads clean JSON.
+
+File names are arbitrary bytes on POSIX; Python holds undecodable bytes as lone
+surrogates (``surrogateescape``). JSON escapes them (``\\udcxx``), CSV and plain
+text write the original bytes back, and the one-line displays escape control
+characters (a newline in a name never splits a summary line).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import sys
+from collections.abc import Iterable, Sequence
+from typing import Any, TextIO
+
+from rich.console import Console
+from rich.table import Table
+
+__all__ = [
+    "CsvWriter",
+    "display_path",
+    "format_duration",
+    "format_genres",
+    "stderr_console",
+    "stdout_console",
+    "write_json_line",
+    "write_text",
+]
+
+
+def stdout_console() -> Console:
+    """A rich console on stdout (no colour codes when stdout is not a terminal)."""
+    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+
+
+def stderr_console() -> Console:
+    """A rich console on stderr."""
+    return Console(file=sys.stderr, highlight=False, soft_wrap=True)
+
+
+def write_text(text: str, *, stream: TextIO | None = None) -> None:
+    """Write ``text`` as is, undecodable file-name bytes restored; flush."""
+    stream = stream or sys.stdout
+    buffer = getattr(stream, "buffer", None)
+    if buffer is not None:
+        stream.flush()
+        buffer.write(text.encode(stream.encoding or "utf-8", "surrogateescape"))
+        buffer.flush()
+    else:  # a redirected stream (rich Live) has no buffer: keep it readable
+        stream.write(text.encode("utf-8", "surrogateescape").decode("utf-8", "replace"))
+        stream.flush()
+
+
+def json_line(record: dict[str, Any]) -> str:
+    """One JSON Lines record (UTF-8 text; ASCII escapes if a name is not valid UTF-8)."""
+    text = json.dumps(record, ensure_ascii=False)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates from undecodable bytes
+        text = json.dumps(record, ensure_ascii=True)
+    return text
+
+
+def write_json_line(record: dict[str, Any], *, stream: TextIO | None = None) -> None:
+    """Write one JSON object on one line and flush (consumers read it as it comes)."""
+    write_text(json_line(record) + "\n", stream=stream)
+
+
+class CsvWriter:
+    """CSV rows to stdout, flushed row by row; fields with newlines are quoted."""
+
+    def __init__(self, header: Sequence[str], *, stream: TextIO | None = None) -> None:
+        self.stream = stream
+        self.writerow(header)
+
+    def writerow(self, row: Iterable[Any]) -> None:
+        text = io.StringIO()
+        csv.writer(text, lineterminator="\n").writerow(["" if v is None else v for v in row])
+        write_text(text.getvalue(), stream=self.stream)
+
+
+def display_path(path: str) -> str:
+    """``path`` on one line: control characters escaped, undecodable bytes as ``\\xNN``."""
+    shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    return "".join(
+        char if char.isprintable() or char == " " else char.encode("unicode_escape").decode()
+        for char in shown
+    )
+
+
+def format_genres(genres: Sequence[dict[str, Any]], *, top_k: int = 3) -> str:
+    """``"rock 0.71, metal 0.12"`` (best first)."""
+    return ", ".join(f"{g['label']} {float(g['confidence']):.2f}" for g in genres[:top_k])
+
+
+def format_duration(seconds: float) -> str:
+    """``"1:02:03"`` or ``"2:03"``."""
+    seconds = int(round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
+
+
+def key_value_table(rows: Iterable[tuple[str, Any]], *, title: str | None = None) -> Table:
+    """A two-column table without header."""
+    table = Table(title=title, show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column(overflow="fold")
+    for key, value in rows:
+        table.add_row(key, "" if value is None else str(value))
+    return table

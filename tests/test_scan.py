@@ -1,0 +1,353 @@
+"""The classify run (music_reclass.library.scan) with a small fake classifier.
+
+The fake (:class:`FakeClassifier`, also used by the CLI and kill -9 tests through the
+``_RECLASS_TEST_CLASSIFIER`` hook) follows the Classifier contract: genres from the
+pitch of the audio, so results differ between files and can be checked. The real
+classifier is exercised end to end in tests/test_cli_classify.py.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from audio_fixtures import write_clip
+from music_reclass.errors import TooShortError
+from music_reclass.library import db as libdb
+from music_reclass.library import scan, store
+from music_reclass.pipeline.prediction import Prediction
+
+SR = 16000
+MIN_SAMPLES = 186 * 256
+FAKE_DELAY_ENV = "_RECLASS_FAKE_DELAY"
+
+
+class FakeClassifier:
+    """Deterministic stand-in: 'low' music below 400 Hz, 'high' above; counts its calls."""
+
+    model_id = "fake-genre/1"
+    classes = ("low", "high")
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.tracks = 0
+        self.delay = float(os.environ.get(FAKE_DELAY_ENV, "0"))
+
+    def predict_waveform(self, waveform: np.ndarray) -> Prediction:
+        return self.predict_batch([waveform])[0]
+
+    def predict_batch(self, waveforms):
+        self.calls += 1
+        self.tracks += len(waveforms)
+        out = []
+        for w in waveforms:
+            if len(w) < MIN_SAMPLES:
+                raise TooShortError(f"audio lasts {len(w) / SR:.2f} s")
+            spectrum = np.abs(np.fft.rfft(w[: 4 * SR]))
+            peak_hz = float(np.argmax(spectrum)) * SR / (2 * (len(spectrum) - 1))
+            low = 0.8 if peak_hz < 400 else 0.2
+            genres = sorted([("low", low), ("high", 1 - low)], key=lambda g: -g[1])
+            out.append(
+                Prediction(
+                    genres=genres,
+                    tags=[("fake:pitch", min(1.0, peak_hz / 1000)), ("fake:rms", 0.1)],
+                    embeddings={"fake.stats": np.array([w.mean(), w.std(), peak_hz], np.float32)},
+                    analysed_seconds=len(w) / SR,
+                    n_patches=len(w) // (187 * 256),
+                )
+            )
+            if self.delay:
+                time.sleep(self.delay)
+        return out
+
+
+def make_fake(*, model=None, taxonomy="default") -> FakeClassifier:
+    """Factory for the CLI's test hook."""
+    return FakeClassifier()
+
+
+def tone(path: Path, freq: float, *, seconds: float = 4.0, fmt: str = "wav16",
+         amplitude: float = 0.5) -> Path:
+    """A sine clip (distinct content per frequency/length)."""
+    sr = 22050
+    t = np.arange(int(seconds * sr)) / sr
+    data = (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)[:, None]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    return write_clip(path, fmt, data=data, sr=sr)
+
+
+def library(root: Path) -> dict[str, Path]:
+    """Good files, companions and bad files, as a user's folder would hold them."""
+    files = {
+        "low": tone(root / "a" / "low.wav", 220.0),
+        "high": tone(root / "a" / "high.flac", 880.0, fmt="flac"),
+        "mp3": tone(root / "b" / "song.mp3", 300.0, seconds=5.0, fmt="mp3"),
+        "short": tone(root / "b" / "short.wav", 440.0, seconds=1.0),
+        "silent": tone(root / "b" / "silent.wav", 440.0, amplitude=0.0),
+    }
+    (root / "a" / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + bytes(100))
+    (root / "a" / "notes.txt").write_text("liner notes")
+    corrupt = root / "b" / "corrupt.mp3"
+    corrupt.write_bytes(b"ID3\x04\x00\x00\x00\x00\x00\x00" + os.urandom(2000))
+    files["corrupt"] = corrupt
+    fake = root / "b" / "image.flac"
+    fake.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(64))
+    files["fake"] = fake
+    empty = root / "b" / "empty.wav"
+    empty.write_bytes(b"")
+    files["empty"] = empty
+    return files
+
+
+def run(root, conn, clf=None, **kwargs):
+    clf = clf or FakeClassifier()
+    results = []
+    summary = scan.classify_paths([root], conn=conn, classifier=clf,
+                                  on_result=results.append, **kwargs)
+    return summary, {Path(r.path).name: r for r in results}, clf
+
+
+@pytest.fixture
+def conn(tmp_path):
+    connection = libdb.connect(tmp_path / "lib.sqlite")
+    yield connection
+    connection.close()
+
+
+def test_first_run_records_everything(tmp_path, conn):
+    library(tmp_path / "music")
+    summary, by_name, _ = run(tmp_path / "music", conn, jobs=0)
+    assert summary.status == "done"
+    assert (summary.ok, summary.failed, summary.ignored, summary.cached) == (3, 5, 2, 0)
+    assert by_name["low.wav"].genres[0]["label"] == "low"
+    assert by_name["high.flac"].genres[0]["label"] == "high"
+    codes = {name: by_name[name].error_code for name in
+             ("short.wav", "silent.wav", "corrupt.mp3", "image.flac", "empty.wav")}
+    assert codes["short.wav"] == "too-short"
+    assert codes["silent.wav"] == "silent"
+    assert codes["image.flac"] == "unsupported"
+    assert codes["empty.wav"] == "corrupt"
+    assert codes["corrupt.mp3"] in {"corrupt", "unsupported"}
+    assert all(by_name[name].error for name in codes)
+    assert {Path(p).name for p, _ in summary.failures} == set(codes)
+    # DB: every ok file has its track, analysis and embeddings
+    rows = conn.execute(
+        "SELECT f.path, f.status, a.status AS astatus, t.duration, t.sample_rate"
+        " FROM files f LEFT JOIN analyses a ON a.content_hash = f.content_hash"
+        " LEFT JOIN tracks t ON t.content_hash = f.content_hash"
+    ).fetchall()
+    by_path = {Path(r["path"]).name: r for r in rows}
+    assert by_path["low.wav"]["astatus"] == "ok"
+    assert by_path["low.wav"]["duration"] == pytest.approx(4.0, abs=0.01)
+    assert by_path["low.wav"]["sample_rate"] == 22050
+    # undecodable content gets an error analysis (not retried); an unreadable path does not
+    assert by_path["short.wav"]["astatus"] == "error"
+    assert by_path["silent.wav"]["astatus"] == "error"
+    assert by_path["image.flac"]["astatus"] is None
+    assert all(Path(r["path"]).is_absolute() for r in rows)
+    emb = conn.execute("SELECT dtype, shape, data FROM embeddings").fetchall()
+    assert len(emb) == 3
+    vector = store.decode_embedding(*emb[0])
+    assert vector.dtype == np.float32 and vector.shape == (3,)
+    run_row = conn.execute("SELECT status, finished_at FROM runs").fetchone()
+    assert run_row["status"] == "done" and run_row["finished_at"]
+
+
+def test_second_run_is_cached_and_calls_no_model(tmp_path, conn):
+    library(tmp_path / "music")
+    run(tmp_path / "music", conn, jobs=0)
+    summary, by_name, clf = run(tmp_path / "music", conn, jobs=0)
+    assert clf.calls == 0
+    assert summary.cached == summary.ok == 3
+    assert by_name["low.wav"].cached and by_name["low.wav"].genres[0]["label"] == "low"
+    # content errors come back from the DB too, still as failures
+    assert by_name["short.wav"].status == "error" and by_name["short.wav"].cached
+    assert summary.failed == 5
+
+
+def test_unchanged_file_is_not_hashed_again(tmp_path, conn, monkeypatch):
+    library(tmp_path / "music")
+    run(tmp_path / "music", conn, jobs=0)
+    calls = []
+    from music_reclass.audio import hashing
+
+    real = hashing.content_hash
+    monkeypatch.setattr(hashing, "content_hash", lambda p: calls.append(p) or real(p))
+    summary, _, clf = run(tmp_path / "music", conn, jobs=0, force=True)
+    assert clf.tracks == 3 and summary.cached == 0
+    # only the files without a stored hash (never hashable: not audio, empty) may be read
+    assert calls == []
+    # touching a file (new mtime) makes it hashed again
+    low = tmp_path / "music" / "a" / "low.wav"
+    os.utime(low, ns=(time.time_ns(), time.time_ns() + 10**9))
+    run(tmp_path / "music", conn, jobs=0)
+    assert [Path(p).name for p in calls] == ["low.wav"]
+
+
+def test_rename_and_copy_are_cached(tmp_path, conn):
+    files = library(tmp_path / "music")
+    run(tmp_path / "music", conn, jobs=0)
+    files["low"].rename(files["low"].with_name("renamed low.wav"))
+    copy = tmp_path / "music" / "copy.flac"
+    copy.write_bytes(files["high"].read_bytes())
+    summary, by_name, clf = run(tmp_path / "music", conn, jobs=0)
+    assert clf.calls == 0
+    assert by_name["renamed low.wav"].cached and by_name["copy.flac"].cached
+    assert by_name["copy.flac"].genres[0]["label"] == "high"
+    row = conn.execute("SELECT COUNT(*) FROM analyses WHERE status = 'ok'").fetchone()
+    assert row[0] == 3
+
+
+def test_existing_tags_are_stored(tmp_path, conn):
+    import mutagen
+
+    path = tone(tmp_path / "m" / "tagged.flac", 220.0, fmt="flac")
+    audio = mutagen.File(path)
+    audio["GENRE"] = ["Jazz", "Blues"]
+    audio["TITLE"] = ["Night"]
+    audio.save()
+    run(tmp_path / "m", conn, jobs=0)
+    row = conn.execute("SELECT title, genre_tags FROM tracks").fetchone()
+    assert row["title"] == "Night"
+    assert json.loads(row["genre_tags"]) == ["Jazz", "Blues"]
+    listed = store.list_files(conn)
+    assert listed[0]["genre_tags"] == ["Jazz", "Blues"]
+
+
+def test_duplicate_in_same_run_is_skipped(tmp_path, conn):
+    folder = tmp_path / "music"
+    original = tone(folder / "one.wav", 220.0)
+    (folder / "two.wav").write_bytes(original.read_bytes())
+    summary, by_name, clf = run(folder, conn, jobs=0)
+    assert clf.tracks == 1
+    assert by_name["one.wav"].status == "ok"
+    assert by_name["two.wav"].status == "skipped"
+    assert by_name["two.wav"].duplicate_of == str(original.resolve())
+    assert by_name["two.wav"].genres == by_name["one.wav"].genres
+    assert (summary.ok, summary.skipped) == (1, 1)
+    statuses = [r[0] for r in conn.execute("SELECT status FROM files")]
+    assert statuses == ["ok", "ok"]
+
+
+def test_same_path_twice_is_processed_once(tmp_path, conn):
+    path = tone(tmp_path / "x.wav", 220.0)
+    clf = FakeClassifier()
+    summary = scan.classify_paths([path, path], conn=conn, classifier=clf, jobs=0)
+    assert clf.tracks == 1 and summary.ok == 1 and summary.skipped == 1
+
+
+def test_force_analyses_again(tmp_path, conn):
+    tone(tmp_path / "m" / "x.wav", 220.0)
+    run(tmp_path / "m", conn, jobs=0)
+    first = conn.execute("SELECT run_id FROM analyses").fetchone()[0]
+    summary, _, clf = run(tmp_path / "m", conn, jobs=0, force=True)
+    assert clf.tracks == 1 and summary.cached == 0
+    assert conn.execute("SELECT run_id FROM analyses").fetchone()[0] == summary.run_id != first
+    assert conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 1
+
+
+def test_new_model_analyses_again(tmp_path, conn):
+    tone(tmp_path / "m" / "x.wav", 220.0)
+    run(tmp_path / "m", conn, jobs=0)
+    other = FakeClassifier()
+    other.model_id = "fake-genre/2"
+    summary, _, _ = run(tmp_path / "m", conn, other, jobs=0)
+    assert other.tracks == 1 and summary.cached == 0
+    assert conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0] == 2
+
+
+def test_worker_processes_agree_with_in_process(tmp_path):
+    files = library(tmp_path / "music")
+    del files
+    results = {}
+    for jobs in (0, 2):
+        conn = libdb.connect(tmp_path / f"lib{jobs}.sqlite")
+        summary, by_name, _ = run(tmp_path / "music", conn, jobs=jobs, batch_size=2)
+        conn.close()
+        results[jobs] = (
+            (summary.ok, summary.failed, summary.ignored),
+            {n: (r.status, r.error_code, r.genres, r.content_hash) for n, r in by_name.items()},
+        )
+    assert results[0] == results[2]
+    assert summary.cpu["workers"] > 0
+
+
+def test_workers_never_import_torch():
+    executor = scan._executor(1)
+    try:
+        loaded = executor.submit(eval, "'torch' in __import__('sys').modules").result(timeout=60)
+        method = executor.submit(
+            eval, "__import__('multiprocessing').get_start_method()"
+        ).result(timeout=60)
+    finally:
+        executor.shutdown()
+    assert loaded is False
+    assert method in {"forkserver", "spawn"}
+
+
+class _Interrupting(FakeClassifier):
+    def __init__(self, after: int) -> None:
+        super().__init__()
+        self.after = after
+
+    def predict_batch(self, waveforms):
+        if self.tracks >= self.after:
+            raise KeyboardInterrupt
+        return super().predict_batch(waveforms)
+
+
+@pytest.mark.parametrize("jobs", [0, 1])
+def test_interrupt_then_resume(tmp_path, conn, jobs):
+    folder = tmp_path / "m"
+    for i in range(5):
+        tone(folder / f"t{i}.wav", 200.0 + 50 * i)
+    clf = _Interrupting(after=2)
+    summary = scan.classify_paths([folder], conn=conn, classifier=clf, jobs=jobs, batch_size=1)
+    assert summary.status == "interrupted" and summary.ok == 2
+    assert conn.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+    assert not conn.in_transaction
+    summary, by_name, clf = run(folder, conn, jobs=jobs)
+    assert summary.status == "done"
+    assert (summary.ok, summary.cached, clf.tracks) == (5, 2, 3)
+
+
+def test_strange_names_round_trip(tmp_path, conn):
+    folder = tmp_path / "m"
+    names = ["new\nline.wav", "ünïcødé 音楽 🎵.wav", ("x" * 200) + ".wav", "tab\tand 'quotes\".wav"]
+    for i, name in enumerate(names):
+        tone(folder / name, 200.0 + 100 * i)
+    summary, by_name, _ = run(folder, conn, jobs=0)
+    assert summary.ok == len(names)
+    stored = {Path(r[0]).name for r in conn.execute("SELECT path FROM files")}
+    assert stored == set(names)
+    for name in names:
+        details = store.file_details(conn, str((folder / name).resolve()))
+        assert details is not None and details["status"] == "ok"
+
+
+def test_bad_parameters(tmp_path, conn):
+    with pytest.raises(ValueError):
+        scan.classify_paths([tmp_path], conn=conn, classifier=FakeClassifier(), jobs=-1)
+    with pytest.raises(ValueError):
+        scan.classify_paths([tmp_path], conn=conn, classifier=FakeClassifier(), batch_size=0)
+
+
+def test_model_failure_is_one_files_error(tmp_path, conn):
+    class Broken(FakeClassifier):
+        def predict_batch(self, waveforms):
+            if any(abs(float(np.max(w)) - 0.25) < 0.05 for w in waveforms):
+                raise RuntimeError("network exploded")
+            return super().predict_batch(waveforms)
+
+    tone(tmp_path / "m" / "good.wav", 220.0)
+    tone(tmp_path / "m" / "bad.wav", 220.0, amplitude=0.25)
+    summary, by_name, _ = run(tmp_path / "m", conn, Broken(), jobs=0, batch_size=4)
+    assert by_name["good.wav"].status == "ok"
+    assert by_name["bad.wav"].status == "error" and "exploded" in by_name["bad.wav"].error
+    # a model failure is not the content's fault: no error analysis, retried next run
+    assert conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0] == 1
