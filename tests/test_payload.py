@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from act_fixtures import FORMATS, add_id3v1, add_tags, make_audio
+from act_fixtures import FORMATS, add_id3v1, add_tags, make_audio, make_odd_iff
 from music_reclass.library.payload import (
     _ogg_pages,
     audio_digest,
@@ -97,3 +97,22 @@ def test_rebuild_refuses_other_audio(tmp_path: Path):
     exact = capture_exact(path)
     other = make_audio(tmp_path / "b.flac", seed=3)
     assert not rebuild_exact(other, exact, tmp_path / "out.flac")
+
+
+@pytest.mark.parametrize(
+    "layout", ["wav-trailing-nul-chunk", "wav-trailing-junk", "wav-odd-data-no-pad-at-end"]
+)
+def test_digest_of_odd_wav_layouts(tmp_path: Path, layout: str):
+    """Junk behind the audio is not audio; one audio byte still counts."""
+    path = make_odd_iff(tmp_path / "a.wav", layout)
+    digest = audio_digest(path)
+    assert digest.startswith("riff:")
+    data = bytearray(path.read_bytes())
+    start, end = payload_span(path)
+    assert end == start + int.from_bytes(data[start - 4 : start], "little")
+    if end < len(data):
+        data[-1] ^= 0x21  # a junk byte behind the data chunk
+        path.write_bytes(bytes(data))
+        assert audio_digest(path) == digest
+    _flip_audio_byte(path)
+    assert audio_digest(path) != digest

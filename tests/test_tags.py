@@ -9,10 +9,23 @@ import mutagen
 import pytest
 from mutagen.id3 import ID3
 
-from act_fixtures import FORMATS, add_id3, add_id3v1, add_tags, make_audio
+from act_fixtures import (
+    FORMATS,
+    ODD_IFF_LAYOUTS,
+    add_id3,
+    add_id3v1,
+    add_tags,
+    make_audio,
+    make_odd_iff,
+)
 from music_reclass.errors import ParameterError
 from music_reclass.library import safe_write, tags
-from music_reclass.library.payload import audio_digest
+from music_reclass.library.payload import (
+    audio_digest,
+    capture_exact,
+    decoded_sample_count,
+    rebuild_exact,
+)
 from music_reclass.library.tags import (
     genre_state,
     genres_of_state,
@@ -207,3 +220,148 @@ def test_symlinked_file_is_changed_through_the_link(tmp_path: Path):
     write_genres(link, ["Jazz"])
     assert link.is_symlink()
     assert read_tags(target).genres == ["Jazz"]
+
+
+# ----------------------------------------------------------------------------- odd WAV/AIFF layouts
+
+# layout -> None (tagged) or the refusal's reason (regex)
+IFF_EXPECTED = {
+    "wav-trailing-nul-chunk": None,
+    "wav-trailing-zeros-odd": None,
+    "wav-trailing-junk": None,
+    "wav-junk-outside-riff": None,
+    "wav-odd-chunk-padded": None,
+    "wav-odd-data-no-pad-at-end": None,
+    "wav-odd-chunk-no-pad-before-data": r"'LIST' chunk at offset 36 has an odd size \(17\) but no pad",
+    "wav-odd-data-no-pad-then-list": None,
+    "wav-riff-size-larger": None,
+    "wav-riff-size-smaller": None,
+    "wav-riff-size-inside-data": r"RIFF size field \(4036\) ends inside the audio chunks",
+    "wav-list-info": None,
+    "wav-id3-lowercase": None,
+    "wav-id3-uppercase-and-nul": None,
+    "wav-truncated-data": r"'data' chunk at offset 36 claims 8000 bytes but the file ends 5000",
+    "wav-id3-behind-junk": r"ID3 chunk at offset 8052 where mutagen cannot read it",
+    "aiff-trailing-junk": None,
+    "aiff-odd-chunk-no-pad-before-ssnd": r"'NAME' chunk at offset 38 has an odd size \(3\) but no pad",
+}
+
+
+def test_every_odd_layout_has_an_expectation():
+    assert set(IFF_EXPECTED) == set(ODD_IFF_LAYOUTS)
+
+
+def _odd_file(tmp_path: Path, layout: str) -> Path:
+    ext = "aiff" if layout.startswith("aiff") else "wav"
+    return make_odd_iff(tmp_path / f"odd.{ext}", layout)
+
+
+def _container_size(data: bytes) -> int:
+    return int.from_bytes(data[4:8], "big" if data.startswith(b"FORM") else "little")
+
+
+@pytest.mark.parametrize("layout", [k for k, v in IFF_EXPECTED.items() if v is None])
+def test_odd_layout_is_tagged_and_undone_exactly(tmp_path: Path, layout: str):
+    path = _odd_file(tmp_path, layout)
+    original = path.read_bytes()
+    fmt = path.suffix.lstrip(".")
+    layout_before = tags._iff_layout(path, fmt)
+    digest, samples = audio_digest(path), decoded_sample_count(path)
+    exact = capture_exact(path)
+    assert exact is not None
+    old_genres = read_tags(path).genres
+
+    change = write_genres(path, ["Jazz", "Blues"])
+    data = path.read_bytes()
+    assert read_tags(path).genres == ["Jazz", "Blues"]
+    assert audio_digest(path) == digest and decoded_sample_count(path) == samples
+    # Only an insertion: the bytes before the insertion point (but the size
+    # field) and the trailer behind it are the original ones, in order.
+    cut = layout_before.insert_at - layout_before.add_pad
+    id3_at = [original.find(c, 12, cut) for c in (b"id3 ", b"ID3 ")]
+    same = min([cut] + [at for at in id3_at if at >= 0])  # an existing tag chunk changes
+    assert data[8:same] == original[8:same] and data[:4] == original[:4]
+    assert data.endswith(original[cut:])
+    if layout_before.add_pad:
+        assert data[cut] == 0  # the missing pad byte was added
+    growth = len(data) - len(original)
+    assert _container_size(data) == _container_size(original) + growth
+    # a second write goes into the same chunk, the trailer stays behind it
+    write_genres(path, ["Rock", "x" * 500])
+    assert read_tags(path).genres == ["Rock", "x" * 500]
+    assert path.read_bytes().endswith(original[cut:])
+
+    rebuilt = tmp_path / f"rebuilt.{fmt}"
+    assert rebuild_exact(path, exact, rebuilt)
+    assert rebuilt.read_bytes() == original
+    restore_genre_state(path, change.before)  # the tag-level undo
+    assert genre_state(path) == change.before
+    assert read_tags(path).genres == old_genres
+    assert audio_digest(path) == digest
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(safe_write.TEMP_PREFIX)]
+
+
+@pytest.mark.parametrize("layout", ["wav-id3-lowercase", "wav-id3-uppercase-and-nul"])
+def test_existing_id3_chunk_keeps_its_id(tmp_path: Path, layout: str):
+    path = _odd_file(tmp_path, layout)
+    chunk_id, other_id = (b"id3 ", b"ID3 ") if "lower" in layout else (b"ID3 ", b"id3 ")
+    assert read_tags(path).genres == ["Rock"]
+    write_genres(path, ["Jazz"])
+    data = path.read_bytes()
+    assert data.count(chunk_id) == 1 and other_id not in data  # rewritten in place, same id
+    assert read_tags(path).genres == ["Jazz"]
+
+
+@pytest.mark.parametrize("layout", [k for k, v in IFF_EXPECTED.items() if v is not None])
+def test_unsafe_odd_layout_is_refused_with_its_reason(tmp_path: Path, layout: str):
+    path = _odd_file(tmp_path, layout)
+    original = path.read_bytes()
+    kind = "AIFF" if layout.startswith("aiff") else "WAV"
+    with pytest.raises(tags.TagError, match=f"{kind} not tagged: .*{IFF_EXPECTED[layout]}"):
+        write_genres(path, ["Jazz"])
+    with pytest.raises(tags.TagError, match=IFF_EXPECTED[layout]):
+        write_genres(path, ["Jazz"], dry_run=True)  # a dry run says so too
+    assert path.read_bytes() == original
+    assert [p.name for p in tmp_path.iterdir()] == [path.name]
+
+
+def test_real_wav_with_trailing_nul_chunk(shared_dir: Path, tmp_path: Path):
+    """The ballroom WAV whose data chunk is followed by NUL bytes (mutagen stopped there)."""
+    source = (
+        shared_dir / "audio/mixed-folder/mirdata/tests/resources/mir_datasets/ballroom/B_1.0"
+        "/audio/Waltz/Media-105901.wav"
+    )
+    if not source.is_file():
+        pytest.skip("ballroom WAV not in the shared data")
+    path = tmp_path / "a.wav"
+    path.write_bytes(source.read_bytes())
+    original = path.read_bytes()
+    layout = tags._iff_layout(path, "wav")
+    assert layout.trailer > 0 and set(original[layout.insert_at :]) == {0}
+    digest, exact = audio_digest(path), capture_exact(path)
+    write_genres(path, ["Jazz"])
+    assert read_tags(path).genres == ["Jazz"]
+    assert audio_digest(path) == digest
+    assert path.read_bytes().endswith(original[layout.insert_at :])
+    assert rebuild_exact(path, exact, tmp_path / "b.wav")
+    assert (tmp_path / "b.wav").read_bytes() == original
+
+
+def _mutagen_chunk_ids(path: Path) -> list[str]:
+    from mutagen._riff import RiffFile
+
+    with path.open("rb") as fh:
+        return [chunk.id for chunk in RiffFile(fh).root.subchunks()]
+
+
+def test_missing_pad_byte_after_audio_is_added_and_realigns_later_chunks(tmp_path: Path):
+    path = make_odd_iff(tmp_path / "a.wav", "wav-odd-data-no-pad-then-list")
+    assert "LIST" not in _mutagen_chunk_ids(path)  # misaligned: mutagen reads garbage
+    original = path.read_bytes()
+    data_end = 12 + 24 + 8 + 4001
+    write_genres(path, ["Jazz"])
+    data = path.read_bytes()
+    assert _mutagen_chunk_ids(path) == ["fmt", "data", "id3", "LIST"]
+    assert data[8:data_end] == original[8:data_end]
+    assert data[data_end : data_end + 5] == b"\0id3 "  # the pad byte, then the tag chunk
+    assert data.endswith(original[data_end:])  # the LIST chunk, unchanged

@@ -8,7 +8,14 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from act_fixtures import MODEL_ID, make_library, register, snapshot
+from act_fixtures import (
+    MODEL_ID,
+    ODD_IFF_LAYOUTS,
+    make_library,
+    make_odd_iff,
+    register,
+    snapshot,
+)
 from music_reclass.cli.main import app
 from music_reclass.library import db as libdb
 from music_reclass.library import journal
@@ -307,3 +314,42 @@ def test_undo_dry_run_and_bad_run_ids(lib):
     classify_run = conn.execute("SELECT MIN(id) FROM runs WHERE kind = 'classify'").fetchone()[0]
     conn.close()
     assert _cli("undo", str(classify_run), "--db", str(db)).exit_code == 2
+
+
+def test_odd_wav_layouts_tag_then_undo_is_byte_identical(tmp_path: Path):
+    """Trailing junk, odd chunks, odd RIFF sizes: tagged and undone exactly, or refused clearly."""
+    root = tmp_path / "odd"
+    files = [
+        make_odd_iff(root / f"{layout}.{'aiff' if layout.startswith('aiff') else 'wav'}", layout)
+        for layout in ODD_IFF_LAYOUTS
+    ]
+    db = tmp_path / "lib.sqlite"
+    conn = libdb.connect(db)
+    for path in files:
+        register(conn, path, genres=GENRES)
+    conn.close()
+    original = snapshot(files)
+    refused = {p for p in files if "no-pad-before" in p.name}
+    refused |= {p for p in files if "inside-data" in p.name or "truncated" in p.name}
+    refused |= {p for p in files if "behind-junk" in p.name}
+    digests = {p: audio_digest(p) for p in files if "no-pad-before" not in p.name}  # undecodable
+
+    dry = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4", "--dry-run")
+    assert dry.exit_code == 1, dry.output  # the dry run already names the refusals
+    assert " ".join(dry.output.split()).count(" not tagged: ") == len(refused)
+    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4")
+    assert result.exit_code == 1, result.output  # the refused files fail the run
+    output = " ".join(result.output.split())  # long lines may be wrapped
+    assert output.count(" not tagged: ") == len(refused)
+    for path in files:
+        if path in digests:
+            assert audio_digest(path) == digests[path]
+        if path in refused:
+            assert path.read_bytes() == original[str(path)]
+            kind = "AIFF" if path.suffix == ".aiff" else "WAV"
+            assert f"{path.name}: {kind} not tagged" in output
+        else:
+            assert read_tags(path).genres == ["Jazz", "Blues"], path.name
+    result = _cli("undo", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert snapshot(files) == original
