@@ -1,8 +1,15 @@
 """The SQLite library database: connection, versioned schema and migrations.
 
 The database is the only state ``reclass`` keeps about a library. It runs in WAL
-mode with ``synchronous=NORMAL`` so that a crash (Ctrl-C, kill -9, power loss after
-the OS flushed) leaves it consistent: every logical change is one transaction.
+mode with ``synchronous=FULL``: every commit is on disk before the call returns, so a
+crash (Ctrl-C, kill -9, power loss) leaves it consistent, and a journal row written
+before a file is changed survives a power cut that the changed file survives too.
+Every logical change is one transaction.
+
+Paths: SQLite text is UTF-8, but a POSIX file name is any bytes. :func:`path_to_db`
+stores a path that is valid UTF-8 as text and any other as its raw bytes (a BLOB in
+the same column); :func:`path_from_db` turns either back into ``str`` (with
+``surrogateescape``, like ``os.fsdecode``), so such names round-trip exactly.
 
 Schema versions live in ``PRAGMA user_version``. :data:`MIGRATIONS` is an ordered
 list; migration *n* takes the schema from version *n-1* to *n*. Never edit a
@@ -12,6 +19,7 @@ migration that has shipped: append a new one.
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -153,7 +161,10 @@ def connect(path: str | Path, *, migrate: bool = True) -> sqlite3.Connection:
     conn.row_factory = sqlite3.Row
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=NORMAL")
+        # FULL, not NORMAL: in WAL mode NORMAL may lose the last commits on power loss,
+        # and the journal's write-ahead promise needs them. One fsync per file is
+        # cheap next to decoding or rewriting the file.
+        conn.execute("PRAGMA synchronous=FULL")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA busy_timeout=30000")
         if migrate:
@@ -162,6 +173,26 @@ def connect(path: str | Path, *, migrate: bool = True) -> sqlite3.Connection:
         conn.close()
         raise DatabaseError(f"{path}: not a usable music_reclass database ({exc})") from exc
     return conn
+
+
+def path_to_db(path: str | os.PathLike) -> str | bytes:
+    """The value stored for ``path``: text when it is valid UTF-8, else raw bytes."""
+    text = os.fspath(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:  # lone surrogates: undecodable bytes in the file name
+        return os.fsencode(text)
+    return text
+
+
+def path_from_db(value: str | bytes) -> str:
+    """Inverse of :func:`path_to_db`."""
+    return os.fsdecode(value) if isinstance(value, bytes) else value
+
+
+def display_path(path: str | os.PathLike) -> str:
+    """``path`` as printable text: undecodable bytes shown as ``\\xNN`` escapes."""
+    return os.fsencode(os.fspath(path)).decode("utf-8", "backslashreplace")
 
 
 def schema_version(conn: sqlite3.Connection) -> int:
