@@ -14,6 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 from typer.testing import CliRunner
 
@@ -200,3 +201,104 @@ def test_real_default_model_end_to_end(tmp_path):
     assert abs(sum(g["confidence"] for g in stored) - 1.0) < 1e-3  # every class stored
     again = invoke("classify", tmp_path / "m" / "a.wav", "--db", db, "--json")
     assert json_lines(again.stdout)[0]["cached"] is True
+
+
+def _training_clip(path: Path, kind: str, seed: int, *, sr: int = 44100,
+                   seconds: float = 3.5) -> Path:
+    """Two easily told apart 'genres' with content above 8 kHz (lost at 16 kHz):
+    low drones with a bright shimmer, and bright noise bursts."""
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(seconds * sr)) / sr
+    if kind == "drone":
+        f = 80 + 40 * rng.random()
+        y = 0.4 * np.sin(2 * np.pi * f * t) + 0.1 * np.sin(2 * np.pi * (9000 + 500 * rng.random()) * t)
+    else:
+        y = rng.normal(0, 0.3, len(t)) * (np.sin(2 * np.pi * (3 + rng.random()) * t) > 0)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(path, y.astype(np.float32), sr, format="FLAC")
+    return path
+
+
+@pytest.fixture
+def trained_gtzan58(tmp_path) -> Path:
+    """A logistic regression on gtzan58 features of 12 synthetic clips (as `reclass train` makes it)."""
+    rows = []
+    for kind in ("drone", "noise"):
+        for i in range(6):
+            name = f"{kind}{i}.flac"
+            _training_clip(tmp_path / "train" / name, kind, seed=i)
+            rows.append({"path": f"train/{name}", "label": kind,
+                         "split": "train" if i < 4 else "test", "artist": f"{kind}-{i}"})
+    manifest = tmp_path / "manifest.csv"
+    with manifest.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=["path", "label", "split", "artist"])
+        writer.writeheader()
+        writer.writerows(rows)
+    model = tmp_path / "models" / "toy.joblib"
+    result = invoke("train", "--dataset", "manifest", manifest, "--features", "gtzan58",
+                    "--model", "logreg", "--out", model, "--jobs", "1")
+    assert result.exit_code == 0, result.output
+    return model
+
+
+@pytest.mark.parametrize("jobs", ["0", "1"])
+def test_trained_model_gets_the_extractors_own_features(tmp_path, trained_gtzan58, jobs):
+    """--model: features come from the file read the extractor's way (22.05 kHz for gtzan58),
+    exactly as `extractor.extract(path)` computes them, not from the 16 kHz excerpt."""
+    from music_reclass.audio.excerpt import load_excerpt
+    from music_reclass.features import get_extractor
+    from music_reclass.library.store import decode_embedding
+    from music_reclass.pipeline.trained import TrainedClassifier
+
+    folder = tmp_path / "library"
+    files = [_training_clip(folder / "drone new.flac", "drone", seed=50),
+             _training_clip(folder / "noise new.flac", "noise", seed=51)]
+    db = tmp_path / "lib.sqlite"
+    result = invoke("classify", folder, "--db", db, "--json", "--model", trained_gtzan58,
+                    "--jobs", jobs)
+    assert result.exit_code == 0, result.stderr
+    records = {Path(r["path"]).name: r for r in json_lines(result.stdout)}
+    classifier = TrainedClassifier(trained_gtzan58)
+    extractor = get_extractor("gtzan58")
+    conn = sqlite3.connect(db)
+    for path in files:
+        record = records[path.name]
+        assert record["status"] == "ok" and record["model_id"] == classifier.model_id
+        row = conn.execute(
+            "SELECT e.dtype, e.shape, e.data FROM embeddings e JOIN files f"
+            " ON f.content_hash = e.content_hash WHERE f.path = ? AND e.name = ?",
+            (str(path.resolve()), "features.gtzan58"),
+        ).fetchone()
+        stored = decode_embedding(*row)
+        expected = extractor.extract(path)
+        np.testing.assert_allclose(stored, expected, rtol=1e-5, atol=1e-6)
+        # the 16 kHz excerpt would have given other features (the test can tell them apart)
+        excerpt = load_excerpt(path, sr=16000).waveform
+        assert not np.allclose(extractor.extract_waveform(excerpt, 16000), expected,
+                               rtol=1e-3, atol=1e-4)
+        direct = classifier.predict_file(path)
+        assert record["genres"][0]["label"] == direct.genres[0][0]
+        assert record["genres"][0]["confidence"] == pytest.approx(direct.genres[0][1], abs=1e-6)
+    assert records["drone new.flac"]["genres"][0]["label"] == "drone"
+    assert records["noise new.flac"]["genres"][0]["label"] == "noise"
+
+
+def test_main_process_builds_the_default_classifier_without_torch():
+    """The classify run's main process only records: building the default classifier
+    (model id from the weights' sidecars) must not import torch; loading the networks
+    (what each worker does) gives the versions the model id names."""
+    code = (
+        "import sys\n"
+        "from music_reclass.pipeline import load_classifier\n"
+        "clf = load_classifier()\n"
+        "print('torch' in sys.modules)\n"
+        "clf.ensure_loaded()\n"
+        "print('torch' in sys.modules)\n"
+        "print(all(f'{m}@{n.version}' in clf.model_id for m, n in clf.nets.items()))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["False", "True", "True"]

@@ -278,7 +278,8 @@ def test_worker_processes_agree_with_in_process(tmp_path):
 
 
 def test_workers_never_import_torch():
-    executor = scan._executor(1)
+    """The forkserver is torch-free: workers only get torch if their classifier needs it."""
+    executor = scan._executor(1, FakeClassifier())
     try:
         loaded = executor.submit(eval, "'torch' in __import__('sys').modules").result(timeout=60)
         method = executor.submit(
@@ -288,6 +289,61 @@ def test_workers_never_import_torch():
         executor.shutdown()
     assert loaded is False
     assert method in {"forkserver", "spawn"}
+
+
+class _CountingLoads(FakeClassifier):
+    """Appends the worker's pid to a file each time it is made ready (once per worker)."""
+
+    def __init__(self, log: Path) -> None:
+        super().__init__()
+        self.log = str(log)
+
+    def ensure_loaded(self) -> None:
+        with open(self.log, "a") as handle:
+            handle.write(f"{os.getpid()}\n")
+
+
+def test_classifier_loaded_once_per_worker(tmp_path, conn):
+    folder = tmp_path / "m"
+    for i in range(8):
+        tone(folder / f"t{i}.wav", 200.0 + 40 * i)
+    log = tmp_path / "loads.txt"
+    summary, by_name, clf = run(folder, conn, _CountingLoads(log), jobs=2)
+    assert summary.ok == 8 and all(r.genres[0]["label"] == "low" for r in by_name.values()
+                                   if r.path.endswith(("t0.wav", "t1.wav")))
+    pids = log.read_text().split()
+    assert 1 <= len(pids) <= 2 and len(set(pids)) == len(pids)
+    assert str(os.getpid()) not in pids  # the main process classified nothing
+    assert clf.tracks == 0
+    assert summary.peak_rss_mb["worker"] > 0
+
+
+class _UnloadableInWorkers(FakeClassifier):
+    def __setstate__(self, state):
+        raise RuntimeError("weights missing")
+
+
+def test_model_that_cannot_load_in_workers_fails_each_file_as_model_error(tmp_path, conn):
+    tone(tmp_path / "m" / "a.wav", 220.0)
+    tone(tmp_path / "m" / "b.wav", 440.0)
+    summary, by_name, _ = run(tmp_path / "m", conn, _UnloadableInWorkers(), jobs=1)
+    assert summary.failed == 2
+    assert {r.error_code for r in by_name.values()} == {"model-error"}
+    assert "weights missing" in by_name["a.wav"].error
+    # not the content's fault: no analysis stored, so the next run tries again
+    assert conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0] == 0
+    summary, _, _ = run(tmp_path / "m", conn, jobs=1)
+    assert summary.ok == 2 and summary.cached == 0
+
+
+def test_unpicklable_classifier_needs_jobs_0(tmp_path, conn):
+    clf = FakeClassifier()
+    clf.hook = lambda: None  # lambdas do not pickle
+    tone(tmp_path / "m" / "a.wav", 220.0)
+    with pytest.raises(ValueError, match="jobs=0"):
+        run(tmp_path / "m", conn, clf, jobs=1)
+    summary, _, _ = run(tmp_path / "m", conn, clf, jobs=0)
+    assert summary.ok == 1
 
 
 class _Interrupting(FakeClassifier):
@@ -301,19 +357,42 @@ class _Interrupting(FakeClassifier):
         return super().predict_batch(waveforms)
 
 
-@pytest.mark.parametrize("jobs", [0, 1])
-def test_interrupt_then_resume(tmp_path, conn, jobs):
+def test_interrupt_in_model_then_resume(tmp_path, conn):
     folder = tmp_path / "m"
     for i in range(5):
         tone(folder / f"t{i}.wav", 200.0 + 50 * i)
     clf = _Interrupting(after=2)
-    summary = scan.classify_paths([folder], conn=conn, classifier=clf, jobs=jobs, batch_size=1)
+    summary = scan.classify_paths([folder], conn=conn, classifier=clf, jobs=0, batch_size=1)
     assert summary.status == "interrupted" and summary.ok == 2
     assert conn.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
     assert not conn.in_transaction
-    summary, by_name, clf = run(folder, conn, jobs=jobs)
+    summary, by_name, clf = run(folder, conn, jobs=0)
     assert summary.status == "done"
     assert (summary.ok, summary.cached, clf.tracks) == (5, 2, 3)
+
+
+@pytest.mark.parametrize("jobs", [0, 1, 2])
+def test_interrupt_then_resume(tmp_path, conn, jobs):
+    """Ctrl-C in the main process (as the CLI's output callback sees it) with workers busy."""
+    folder = tmp_path / "m"
+    for i in range(6):
+        tone(folder / f"t{i}.wav", 200.0 + 50 * i)
+    seen = []
+
+    def interrupt_after_two(result):
+        seen.append(result)
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    summary = scan.classify_paths([folder], conn=conn, classifier=FakeClassifier(), jobs=jobs,
+                                  on_result=interrupt_after_two)
+    assert summary.status == "interrupted" and summary.ok == 2
+    assert conn.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
+    assert not conn.in_transaction
+    summary, by_name, _ = run(folder, conn, jobs=jobs)
+    assert summary.status == "done"
+    assert (summary.ok, summary.cached) == (6, 2)
+    assert sum(not r.cached for r in by_name.values()) == 4
 
 
 def test_strange_names_round_trip(tmp_path, conn):

@@ -4,6 +4,11 @@ The artifact's sidecar names the feature extractor it was trained on (name,
 version, dimension); this adapter gets that extractor from the registry, refuses
 it if its version or dimension differ (:class:`FeatureMismatchError`), computes
 exactly those features from the audio and calls the model's ``predict_proba``.
+
+The features must be computed from audio read the way the training audio was read
+(``fma518`` at 44.1 kHz, ``gtzan58`` at 22.05 kHz, each with its own excerpt rule):
+``audio_input = "file"`` tells a classify run to call :meth:`TrainedClassifier.predict_file`
+on each path rather than hand it the 16 kHz excerpt the zero-shot classifier uses.
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from music_reclass.errors import ModelError, ParameterError
+from music_reclass.errors import ModelError, ParameterError, SilentAudioError
 from music_reclass.pipeline.prediction import Prediction
 from music_reclass.pipeline.zeroshot import _check_top
 
@@ -47,6 +52,9 @@ class TrainedClassifier:
         The registered extractor is not the version/dimension the model was trained on.
     """
 
+    #: a classify run calls :meth:`predict_file` (the extractor reads the audio itself)
+    audio_input = "file"
+
     def __init__(self, path: str | Path, *, top_k: int | None = None) -> None:
         from music_reclass.features import get_extractor
         from music_reclass.models.artifact import load_model
@@ -64,13 +72,30 @@ class TrainedClassifier:
     def __repr__(self) -> str:
         return f"TrainedClassifier(model_id={self.model_id!r}, features={self.extractor.name!r})"
 
+    def ensure_loaded(self) -> None:
+        """Nothing to do: the model is loaded by the constructor."""
+
     def predict_waveform(self, waveform: np.ndarray) -> Prediction:
-        """Classify mono float audio at 16 kHz (resampled by the extractor if it needs another rate)."""
+        """Classify mono float audio at 16 kHz (resampled by the extractor if it needs another rate).
+
+        Prefer :meth:`predict_file`: audio that went through 16 kHz has lost what lies
+        above 8 kHz, so the features of a model trained at 22.05 or 44.1 kHz differ.
+        """
         return self.predict_batch([waveform])[0]
 
     def predict_file(self, path: str | Path) -> Prediction:
-        """Classify a file, read the way the feature extractor reads its training audio."""
+        """Classify a file, read the way the feature extractor reads its training audio.
+
+        The features are those of ``self.extractor.extract(path)``.
+
+        Raises
+        ------
+        AudioError
+            (a subclass) when the file cannot be decoded, is too short or is silent.
+        """
         y, sr = self.extractor.load(path)
+        if not np.any(y):
+            raise SilentAudioError("digital silence (every sample is zero)")
         features = self.extractor.extract_waveform(y, sr)
         return self._predict_features(features[None, :], [len(y) / sr])[0]
 

@@ -8,6 +8,7 @@ probabilities into genre probabilities (rule in :mod:`music_reclass.taxonomy.map
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +28,44 @@ PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SR
 MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP_LENGTH  # centred front end: 1 + n // 256 >= 187 frames
 LAYERS = ("penultimate", "max_pool", "mean_pool", "taggram")
 SCORING_VERSION = "zs1"  # bump when the way tags become genres changes in code
+
+
+@dataclass(frozen=True)
+class _ShippedNet:
+    """What the sidecar of a shipped network says (no weights loaded)."""
+
+    labels: tuple[str, ...]
+    version: str
+
+
+def _describe_shipped_nets() -> dict[str, _ShippedNet]:
+    """Labels and versions of the shipped networks from their sidecars, without torch.
+
+    The weights' sha256 is checked against the sidecar here too, so damaged weights
+    are reported when the classifier is built, not on every file.
+    """
+    import hashlib
+    import json
+
+    import music_reclass.models.musicnn as package
+
+    weights = Path(package.__file__).resolve().parent / "weights"
+    described = {}
+    for model in MUSICNN_MODELS:
+        sidecar_path = weights / f"{model}.json"
+        try:
+            sidecar = json.loads(sidecar_path.read_text())
+            digest = hashlib.sha256((weights / f"{model}.safetensors").read_bytes()).hexdigest()
+        except (OSError, ValueError) as error:
+            raise ModelError(f"cannot read the musicnn model {model}: {error}") from error
+        if digest != sidecar.get("safetensors_sha256"):
+            raise ModelError(
+                f"musicnn weights {model}.safetensors are damaged or replaced "
+                "(sha256 differs from the sidecar); reinstall the package"
+            )
+        described[model] = _ShippedNet(tuple(sidecar.get("labels") or ()),
+                                       str(sidecar.get("version", "unknown")))
+    return described
 
 
 def _load_net(name: str) -> Any:
@@ -68,6 +107,9 @@ class MusicnnTagClassifier:
         Patches per forward call of a network (bounds memory, not results).
     """
 
+    #: a classify run hands :meth:`predict_batch` the 16 kHz excerpt it decoded
+    audio_input = "excerpt"
+
     def __init__(
         self,
         taxonomy: str | Path | Taxonomy = "default",
@@ -83,20 +125,43 @@ class MusicnnTagClassifier:
         if max_batch_patches < 1:
             raise ParameterError(f"max_batch_patches must be >= 1, got {max_batch_patches}")
         self.max_batch_patches = int(max_batch_patches)
-        self.nets = dict(nets) if nets is not None else {m: _load_net(m) for m in MUSICNN_MODELS}
+        # Shipped networks load on first use: the model id, labels and weights
+        # checksums come from the sidecars, so building a classifier (e.g. in the main
+        # process of a classify run, whose workers do the inference) needs no torch.
+        self._own_nets = nets is None
+        self._nets: dict[str, Any] | None = dict(nets) if nets is not None else None
+        described = self._nets if self._nets is not None else _describe_shipped_nets()
         for model in MUSICNN_MODELS:
-            if model not in self.nets:
+            if model not in described:
                 raise ModelError(f"musicnn model {model} is missing")
-            if tuple(self.nets[model].labels) != VOCABULARIES[model]:
+            if tuple(described[model].labels) != VOCABULARIES[model]:
                 raise ModelError(
                     f"{model} does not output the expected 50 tags in the expected order"
                 )
         self.classes: tuple[str, ...] = self.taxonomy.genres
         versions = "+".join(
-            f"{m}@{getattr(self.nets[m], 'version', 'unknown')}" for m in MUSICNN_MODELS
+            f"{m}@{getattr(described[m], 'version', 'unknown')}" for m in MUSICNN_MODELS
         )
         # the DB key: a new mapping content, model version or scoring rule means a new analysis
         self.model_id = f"musicnn-zeroshot/{self.taxonomy.name}@{self.taxonomy.digest[:12]}/{versions}/{SCORING_VERSION}"
+
+    @property
+    def nets(self) -> dict[str, Any]:
+        """The two networks, ``{"MSD_musicnn": net, "MTT_musicnn": net}`` (loaded on first use)."""
+        if self._nets is None:
+            self._nets = {m: _load_net(m) for m in MUSICNN_MODELS}
+        return self._nets
+
+    def ensure_loaded(self) -> None:
+        """Load the networks now (a worker does it once, before its first file)."""
+        self.nets  # noqa: B018 - the property loads them
+
+    def __getstate__(self) -> dict[str, Any]:
+        # shipped networks are not pickled: a worker process loads its own copy
+        state = dict(self.__dict__)
+        if self._own_nets:
+            state["_nets"] = None
+        return state
 
     def __repr__(self) -> str:
         return f"MusicnnTagClassifier(model_id={self.model_id!r})"

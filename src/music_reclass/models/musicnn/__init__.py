@@ -10,9 +10,38 @@ Fabra), ISC license; the converted weights and their license are in ``weights/``
 (10, 50)
 """
 
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
 from .frontend import N_FFT, N_MELS, SR, log_mel, mel_filterbank
-from .model import MODEL_NAMES, OUTPUT_KEYS, Musicnn, load_musicnn, make_patches
-from .network import N_FRAMES, MusicnnNet
+
+# The network side needs torch, whose import costs seconds and hundreds of MB: it is
+# imported on first use of one of these names (PEP 562), so the numpy front end
+# (``log_mel``) and the classify run's main process stay torch-free.
+_LAZY = {
+    "MODEL_NAMES": ".model",
+    "OUTPUT_KEYS": ".model",
+    "Musicnn": ".model",
+    "load_musicnn": ".model",
+    "make_patches": ".model",
+    "N_FRAMES": ".network",
+    "MusicnnNet": ".network",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name], __name__), name)
+        globals()[name] = value  # later lookups skip this hook
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
 
 __all__ = [
     "MODEL_NAMES",
