@@ -385,3 +385,16 @@ def test_converter_reads_a_tensor_bundle_index() -> None:
     )
     with pytest.raises(ValueError, match="crc32c"):
         convert.read_checkpoint(table, data[:-1] + b"\x01", ["layer/kernel"])
+
+
+@pytest.mark.parametrize("amplitude", [12.0, 50.0, 64.0])
+def test_log_mel_saturates_on_very_loud_float_audio(amplitude):
+    # Float WAVs can hold peaks far past full scale; float16 rounding of the mel power
+    # must not turn them into inf (the tags of every patch would become NaN).
+    from music_reclass.models.musicnn import log_mel
+
+    t = np.arange(16000 * 4) / 16000
+    loud = (amplitude * np.sign(np.sin(2 * np.pi * 220 * t))).astype(np.float32)
+    logmel = log_mel(loud)
+    assert np.isfinite(logmel).all()
+    assert logmel.max() == pytest.approx(np.log10(10000 * 65504.0 + 1), rel=1e-6)

@@ -97,6 +97,9 @@ def _check_waveform(waveform: np.ndarray, sr: int) -> np.ndarray:
     return waveform
 
 
+FLOAT16_MAX = np.float32(np.finfo(np.float16).max)
+
+
 def mel_power(waveform: np.ndarray, *, sr: int = SR) -> np.ndarray:
     """Mel power spectrogram [T, 96] float32 (before musicnn's float16 rounding and log).
 
@@ -142,5 +145,10 @@ def log_mel(waveform: np.ndarray, *, sr: int = SR) -> np.ndarray:
     ParameterError
         Wrong sample rate, not mono, fewer than 2 samples or non-finite samples.
     """
-    mel = mel_power(waveform, sr=sr).astype(np.float16).astype(np.float32)
+    power = mel_power(waveform, sr=sr)
+    # Mel power above float16's largest value (very loud float audio, peaks past about
+    # +20 dBFS) would round to inf and poison every tag of the patch; the original
+    # did exactly that. Saturate instead: no effect on audio within full scale.
+    np.minimum(power, FLOAT16_MAX, out=power)
+    mel = power.astype(np.float16).astype(np.float32)
     return np.log10(np.float32(10000.0) * mel + np.float32(1.0))
