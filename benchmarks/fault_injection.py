@@ -9,11 +9,16 @@ runs the command in a subprocess with ``RECLASS_FAULT_DELAY`` (a sleep between
 every step, so kills land inside the dangerous windows), kills it with SIGKILL
 at a uniformly random time, then checks: PRAGMA integrity_check, no audio
 digest changed, no file lost, the next run completes, no temp file left, and
-undoing every run restores every original byte. ``classify`` trials (when the
-command exists) check integrity and that the next run completes.
+undoing every run restores every original byte. ``classify`` trials (the real
+default model, 6 files of 4.5 s: classify rejects clips under one 3 s patch)
+check integrity and that the next run completes with every file reported ok.
 
 Prints, per command: trials, kills that landed mid-run, trials with a failed
-invariant, and the failures themselves.
+invariant, the kill window, the time of one un-killed run (so one can tell which
+share of the kills landed inside the work; the interpreter start-up is printed
+too: a kill before it ends lands before any work), and the failures themselves.
+CI runs a few of these trials (tests/test_act_kill9.py, tests/test_classify_kill9.py);
+this script runs the full counts.
 """
 
 from __future__ import annotations
@@ -27,9 +32,18 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
-from act_fixtures import _finish, _integrity, _reclass, kill_trial, make_library  # noqa: E402
+from act_fixtures import (  # noqa: E402
+    KILL_GENRES,
+    _finish,
+    _integrity,
+    _reclass,
+    kill_trial,
+    make_library,
+    register,
+)
 
 WINDOWS = {"tag": 2.0, "organise": 1.5, "undo": 1.7}
+CLASSIFY_SECONDS = 4.5  # per file of a classify trial: one whole 3 s patch and some
 
 
 def classify_available() -> bool:
@@ -45,7 +59,8 @@ def classify_trial(workdir: Path, *, seed: int, window: float) -> dict:
 
     rng = random.Random(seed)
     root, db = workdir / "music", workdir / "lib.sqlite"
-    make_library(root, count=6, tagged=False)
+    # classify rejects clips shorter than one 3 s patch: give it whole patches
+    files = make_library(root, count=6, tagged=False, seconds=CLASSIFY_SECONDS)
     proc = _reclass(["classify", str(root), "--db", str(db)], env={"RECLASS_FAULT_DELAY": "0.02"})
     try:
         proc.wait(timeout=rng.uniform(0.0, window))
@@ -58,10 +73,66 @@ def classify_trial(workdir: Path, *, seed: int, window: float) -> dict:
     failures = []
     if db.exists() and (status := _integrity(db)) != "ok":
         failures.append(f"integrity_check: {status}")
-    rc, out = _finish(["classify", str(root), "--db", str(db)])
+    rc, out = _finish(["classify", str(root), "--db", str(db), "--json"])
     if rc != 0:
         failures.append(f"next classify exited {rc}: {out[-400:]}")
+    else:
+        failures += _classify_report_problems(out, files)
+    if (status := _integrity(db)) != "ok":
+        failures.append(f"integrity_check after the next run: {status}")
     return {"killed": killed, "failures": failures}
+
+
+def _classify_report_problems(out: str, files: list[Path]) -> list[str]:
+    """Every file reported ok by the run after the kill (the summary is on stderr)."""
+    import json
+
+    statuses = {}
+    for line in out.splitlines():
+        if line.startswith("{"):
+            record = json.loads(line)
+            statuses[record["path"]] = record["status"]
+    wanted = {str(path.resolve()) for path in files}
+    problems = [f"{path}: not reported" for path in sorted(wanted - statuses.keys())]
+    problems += [f"{path}: {status}" for path, status in statuses.items() if status != "ok"]
+    return problems
+
+
+def startup_seconds() -> float:
+    """Wall time of ``reclass --help``: a kill before this lands before any work."""
+    start = time.perf_counter()
+    _finish(["--help"])
+    return time.perf_counter() - start
+
+
+def reference_seconds(kind: str, workdir: Path, *, count: int, delay: float) -> float:
+    """Wall time of one un-killed run of ``kind`` on a trial's library (same delay).
+
+    Printed next to the kill window: kills are uniform in ``[0, window]``, so this
+    says which share of them land inside the work rather than after it.
+    """
+    root, into, db = workdir / "music", workdir / "sorted", workdir / "lib.sqlite"
+    if kind == "classify":
+        make_library(root, count=6, tagged=False, seconds=CLASSIFY_SECONDS)
+        args = ["classify", str(root), "--db", str(db)]
+    else:
+        from music_reclass.library import db as libdb
+
+        files = make_library(root, count=count)
+        conn = libdb.connect(db)
+        for path in files:
+            register(conn, path, genres=KILL_GENRES)
+        conn.close()
+        tag_args = ["tag", str(root), "--db", str(db), "--min-confidence", "0.4"]
+        args = {"tag": tag_args, "organise": ["organise", str(root), "--into", str(into),
+                                              "--db", str(db)],
+                "undo": ["undo", "--db", str(db)]}[kind]
+        if kind == "undo":
+            _finish(tag_args)
+    start = time.perf_counter()
+    proc = _reclass(args, env={"RECLASS_FAULT_DELAY": str(delay)})
+    proc.communicate(timeout=600)
+    return time.perf_counter() - start
 
 
 def main() -> None:
@@ -69,29 +140,39 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--files", type=int, default=10)
     parser.add_argument("--delay", type=float, default=0.02)
-    parser.add_argument("--classify-window", type=float, default=20.0)
+    parser.add_argument("--classify-window", type=float, default=None,
+                        help="kill window of classify (default: one full run's time)")
     parser.add_argument("--no-classify", action="store_true")
+    parser.add_argument("--only", nargs="+", choices=["tag", "organise", "undo", "classify"],
+                        help="run only these commands")
     args = parser.parse_args()
     os.environ.setdefault("RECLASS_DATA_DIR", tempfile.mkdtemp(prefix="reclass-fi-data-"))
 
-    kinds = ["tag", "organise", "undo"]
-    if not args.no_classify and classify_available():
-        kinds.append("classify")
+    kinds = args.only or ["tag", "organise", "undo", "classify"]
+    if "classify" in kinds and (args.no_classify or not classify_available()):
+        kinds.remove("classify")
     print(
-        f"{args.trials} trials per command, {args.files} files per trial, "
-        f"RECLASS_FAULT_DELAY={args.delay}s"
+        f"{args.trials} trials per command, {args.files} files per trial "
+        f"(classify: 6 files of {CLASSIFY_SECONDS} s), RECLASS_FAULT_DELAY={args.delay}s; "
+        f"kill time uniform in [0, window]; interpreter start-up {startup_seconds():.2f} s"
     )
     print(
-        f"{'command':<10} {'trials':>6} {'killed mid-run':>15} {'failed trials':>14} {'seconds':>8}"
+        f"{'command':<10} {'trials':>6} {'killed mid-run':>15} {'failed trials':>14} "
+        f"{'window s':>9} {'full run s':>11} {'seconds':>8}"
     )
     all_failures = []
+    windows = {**WINDOWS, "classify": args.classify_window}
     for kind in kinds:
+        with tempfile.TemporaryDirectory(prefix=f"reclass-fi-ref-{kind}-") as tmp:
+            full_run = reference_seconds(kind, Path(tmp), count=args.files, delay=args.delay)
+        if windows[kind] is None:
+            windows[kind] = full_run
         killed = failed = 0
         start = time.perf_counter()
         for seed in range(args.trials):
             with tempfile.TemporaryDirectory(prefix=f"reclass-fi-{kind}-") as tmp:
                 if kind == "classify":
-                    result = classify_trial(Path(tmp), seed=seed, window=args.classify_window)
+                    result = classify_trial(Path(tmp), seed=seed, window=windows[kind])
                 else:
                     result = kill_trial(
                         Path(tmp),
@@ -106,7 +187,8 @@ def main() -> None:
                 failed += 1
                 all_failures.append((kind, seed, result["failures"]))
         elapsed = time.perf_counter() - start
-        print(f"{kind:<10} {args.trials:>6} {killed:>15} {failed:>14} {elapsed:>8.1f}", flush=True)
+        print(f"{kind:<10} {args.trials:>6} {killed:>15} {failed:>14} {windows[kind]:>9.1f} "
+              f"{full_run:>11.1f} {elapsed:>8.1f}", flush=True)
     for kind, seed, failures in all_failures:
         print(f"FAIL {kind} seed={seed}:")
         for line in failures:

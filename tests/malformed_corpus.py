@@ -51,6 +51,9 @@ from music_reclass.errors import AudioError
 Expected = Literal["ok", "error", "ignored"]
 
 CLIP_SECONDS = 10.0  # long enough that 70 % of a cut file still holds one 3 s patch
+#: decodable clips of ``build_corpus(..., short=True)``: 70 % of 7 s still holds a 3 s
+#: patch, 25 % does not, so every expectation stays the same
+SHORT_CLIP_SECONDS = 7.0
 CLIP_RATE = 22050
 
 
@@ -84,8 +87,9 @@ class Outcome:
 
 
 class _Corpus:
-    def __init__(self, root: Path):
+    def __init__(self, root: Path, *, clip_seconds: float = CLIP_SECONDS):
         self.root = root
+        self.clip_seconds = clip_seconds
         self.items: list[CorpusItem] = []
 
     def add(self, relpath: str, expected: Expected, reason: str, label: str) -> Path:
@@ -102,13 +106,24 @@ class _Corpus:
         return self.add(relpath, expected, reason, label)
 
 
-def build_corpus(root: str | os.PathLike) -> list[CorpusItem]:
-    """Write the corpus under ``root`` (created; must be empty) and return its items."""
+def build_corpus(root: str | os.PathLike, *, short: bool = False) -> list[CorpusItem]:
+    """Write the corpus under ``root`` (created; must be empty) and return its items.
+
+    Parameters
+    ----------
+    root : path
+        Folder to write into (created; must be empty).
+    short : bool
+        Make the decodable base clips (and every copy, cut or damaged version of them)
+        ``SHORT_CLIP_SECONDS`` long instead of ``CLIP_SECONDS``: the same items with the
+        same expectations, about half the audio to analyse (for end-to-end runs through
+        the real model).
+    """
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     if any(root.iterdir()):
         raise ValueError(f"{root} is not empty")
-    corpus = _Corpus(root)
+    corpus = _Corpus(root, clip_seconds=SHORT_CLIP_SECONDS if short else CLIP_SECONDS)
     bases = _valid_clips(corpus)
     _wrong_extensions(corpus, bases)
     _truncations(corpus, bases)
@@ -191,7 +206,7 @@ def _valid_clips(corpus: _Corpus) -> dict[str, Path]:
         channels = 1 if fmt in ("wav16", "wav24", "wavf32", "aiff", "au") else 2
         bases[fmt] = write_clip(corpus.add(f"valid/{fmt}{spec.extension}", "ok", "",
                                            f"valid {fmt}"),
-                                fmt, kind="chord", seconds=CLIP_SECONDS, sr=_rate_for(fmt),
+                                fmt, kind="chord", seconds=corpus.clip_seconds, sr=_rate_for(fmt),
                                 channels=channels)
     return bases
 
@@ -219,8 +234,8 @@ def _truncations(corpus: _Corpus, bases: dict[str, Path]) -> None:
         moov_at_end = fmt == "m4a"
         for fraction in (0.1, 0.25, 0.7, 0.85, 0.95):
             cut = data[: int(len(data) * fraction)]
-            # about CLIP_SECONDS x fraction of audio is left (less for Ogg, whose first
-            # 4 KB are codec headers): 0.7 x 10 s holds a 3 s patch, 0.25 x 10 s does not
+            # about clip_seconds x fraction of audio is left (less for Ogg, whose first
+            # 4 KB are codec headers): 0.7 x 7 s holds a 3 s patch, 0.25 x 10 s does not
             if moov_at_end:
                 expected, reason = "error", ""
             elif fraction >= 0.7:
