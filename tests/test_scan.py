@@ -430,3 +430,29 @@ def test_model_failure_is_one_files_error(tmp_path, conn):
     assert by_name["bad.wav"].status == "error" and "exploded" in by_name["bad.wav"].error
     # a model failure is not the content's fault: no error analysis, retried next run
     assert conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0] == 1
+
+
+@pytest.mark.parametrize("jobs", [0, 1])
+def test_unexpected_error_in_the_main_process_fails_one_file_not_the_run(
+    tmp_path, conn, monkeypatch, jobs
+):
+    tone(tmp_path / "m" / "good.wav", 220.0)
+    tone(tmp_path / "m" / "cursed.wav", 330.0)
+    real_lookup = scan.store.lookup_file
+
+    def lookup(connection, path):
+        if Path(path).name == "cursed.wav":
+            raise RuntimeError("database said no")
+        return real_lookup(connection, path)
+
+    monkeypatch.setattr(scan.store, "lookup_file", lookup)
+    summary, by_name, _ = run(tmp_path / "m", conn, jobs=jobs)
+    assert by_name["good.wav"].status == "ok"
+    cursed = by_name["cursed.wav"]
+    assert cursed.status == "error" and cursed.error_code == "internal"
+    assert "RuntimeError: database said no" in cursed.error
+    assert summary.failed == 1 and summary.ok == 1
+    row = conn.execute(
+        "SELECT status, error_code FROM files WHERE path LIKE '%cursed.wav'"
+    ).fetchone()
+    assert tuple(row) == ("error", "internal")

@@ -716,7 +716,8 @@ def _drive(run: _Run, paths: Sequence[str | os.PathLike],
         done, _ = wait(pending, timeout=None if block else 0, return_when=FIRST_COMPLETED)
         for future in done:
             pending.discard(future)
-            run.finish(future.result())
+            item = future.result()
+            _one_file_safely(run, item.path, lambda item=item: run.finish(item))
 
     for candidate in iter_candidates(paths):
         if candidate.kind == "ignored":
@@ -725,13 +726,16 @@ def _drive(run: _Run, paths: Sequence[str | os.PathLike],
                 on_ignored(candidate)
             continue
         if candidate.kind == "error":
-            run.error_candidate(candidate)
+            _one_file_safely(run, candidate.path,
+                             lambda candidate=candidate: run.error_candidate(candidate))
             continue
-        job = run.audio_candidate(candidate)
+        job = _one_file_safely(run, candidate.path,
+                               lambda candidate=candidate: run.audio_candidate(candidate))
         if job is None:
             continue
         if executor is None:
-            run.finish(analyse_file(job, run.classifier))
+            _one_file_safely(run, job.path,
+                             lambda job=job: run.finish(analyse_file(job, run.classifier)))
             continue
         pending.add(executor.submit(analyse_file, job))
         harvest(block=False)
@@ -739,6 +743,26 @@ def _drive(run: _Run, paths: Sequence[str | os.PathLike],
             harvest(block=True)
     while pending:
         harvest(block=True)
+
+
+def _one_file_safely(run: _Run, path: str | os.PathLike, handle: Callable[[], Any]) -> Any:
+    """Run ``handle`` for one file; an unexpected error fails that file, not the run.
+
+    The workers already turn every decoding or model error into a per-file result;
+    this guards the main process's own steps (DB lookups and writes, bookkeeping), so
+    that a bug or an odd path met there costs one file, reported with its reason.
+    """
+    try:
+        return handle()
+    except Exception as exc:  # noqa: BLE001 - one bad file must never stop a run
+        path = os.path.abspath(path)
+        reason = _one_line(f"internal error: {type(exc).__name__}: {exc}")
+        try:
+            run.record(store.StoredOutcome(path, "error", error_code="internal", error=reason))
+        except Exception:  # noqa: BLE001 - still reported below, only not stored
+            reason += " (not stored in the database)"
+        run.emit(FileResult(path, "error", run.model_id, error=reason, error_code="internal"))
+        return None
 
 
 def _cpu_times() -> float:
