@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import os
+import struct
 from pathlib import Path
 
 import av
@@ -143,12 +144,20 @@ def add_tags(path: Path, *, genres: list[str], title="Song", artist="Band", albu
     audio.save()
 
 
-def make_library(root: Path, *, count: int = 10, tagged: bool = True) -> list[Path]:
-    """``count`` files cycling through every format, half of them pre-tagged."""
+def make_library(
+    root: Path, *, count: int = 10, tagged: bool = True, seconds: float = 1.0
+) -> list[Path]:
+    """``count`` files cycling through every format, half of them pre-tagged.
+
+    ``seconds`` is the length of each file: the 1 s default keeps tag/organise tests
+    fast; classify needs at least one 3 s patch (it rejects shorter files).
+    """
     files = []
     for i in range(count):
         ext = FORMATS[i % len(FORMATS)]
-        path = make_audio(root / f"album{i % 3}" / f"track {i:02d}.{ext}", seed=i)
+        path = make_audio(
+            root / f"album{i % 3}" / f"track {i:02d}.{ext}", seconds=seconds, seed=i
+        )
         if tagged and i % 2 == 0:
             add_tags(
                 path, genres=["Rock"] if i % 4 == 0 else ["Pop", "Dance"], artist=f"Artist {i % 3}"
@@ -256,8 +265,9 @@ def kill_trial(
 ) -> dict:
     """One fault-injection trial: run ``reclass <kind>`` and SIGKILL it at a random time.
 
-    ``kind`` is ``tag``, ``organise`` or ``undo`` (a tag run is made first, then
-    the undo is killed). ``RECLASS_FAULT_DELAY=delay`` stretches the dangerous
+    ``kind`` is ``tag``, ``organise``, ``organise-copy`` (``organise --copy``),
+    ``undo`` (a tag run is made first, then the undo is killed) or ``undo-copy``
+    (an ``organise --copy`` run is made first, then its undo is killed). ``RECLASS_FAULT_DELAY=delay`` stretches the dangerous
     windows; the kill time is uniform in ``[0, window]`` seconds after start.
     Then checks: DB integrity; no audio digest changed; every original file at
     its old or new path, byte-complete (organise) or decoding with its audio
@@ -289,12 +299,21 @@ def kill_trial(
     samples = {str(p): decoded_sample_count(p) for p in files}
     tag_args = ["tag", str(root), "--db", str(db), "--min-confidence", "0.4"]
     org_args = ["organise", str(root), "--into", str(into), "--db", str(db)]
-    args = {"tag": tag_args, "organise": org_args, "undo": ["undo", "--db", str(db)]}[kind]
+    copy_args = [*org_args, "--copy"]
+    undo_args = ["undo", "--db", str(db)]
+    args = {
+        "tag": tag_args,
+        "organise": org_args,
+        "organise-copy": copy_args,
+        "undo": undo_args,
+        "undo-copy": undo_args,
+    }[kind]
     failures: list[str] = []
-    if kind == "undo":
-        rc, out = _finish(tag_args)
+    setup = {"undo": tag_args, "undo-copy": copy_args}.get(kind)
+    if setup is not None:
+        rc, out = _finish(setup)
         if rc != 0:
-            failures.append(f"setup tag run failed: {out[-500:]}")
+            failures.append(f"setup {setup[0]} run failed: {out[-500:]}")
 
     proc = _reclass(args, env={"RECLASS_FAULT_DELAY": str(delay)})
     try:
@@ -351,3 +370,139 @@ def kill_trial(
     if (status := _integrity(db)) != "ok":
         failures.append(f"integrity_check at the end: {status}")
     return {"killed": killed, "failures": failures}
+
+
+# ----------------------------------------------------------------------------- odd WAV/AIFF layouts
+
+ODD_IFF_LAYOUTS = (
+    "wav-trailing-nul-chunk",  # 8 zero bytes after data, inside the RIFF size (real-world)
+    "wav-trailing-zeros-odd",  # 5 zero bytes after data
+    "wav-trailing-junk",  # non-zero junk after data
+    "wav-junk-outside-riff",  # junk after data, RIFF size excludes it
+    "wav-odd-chunk-padded",  # odd-size LIST before data, with its pad byte
+    "wav-odd-data-no-pad-at-end",  # 8-bit audio, odd data size, file ends without pad byte
+    "wav-odd-chunk-no-pad-before-data",  # odd LIST without pad byte: data is misaligned
+    "wav-odd-data-no-pad-then-list",  # odd data without pad byte, then a LIST chunk
+    "wav-riff-size-larger",  # RIFF size claims 1000 bytes more than the file has
+    "wav-riff-size-smaller",  # RIFF size ends after data; a LIST chunk lies outside it
+    "wav-riff-size-inside-data",  # RIFF size ends inside the data chunk
+    "wav-list-info",  # a LIST/INFO chunk after data
+    "wav-id3-lowercase",  # an existing 'id3 ' chunk (genre Rock)
+    "wav-id3-uppercase-and-nul",  # an existing 'ID3 ' chunk (genre Rock), then a NUL chunk
+    "wav-truncated-data",  # data chunk claims more bytes than the file has
+    "wav-id3-behind-junk",  # an 'id3 ' chunk after a NUL chunk: mutagen cannot reach it
+    "aiff-trailing-junk",  # zero bytes and junk after SSND
+    "aiff-odd-chunk-no-pad-before-ssnd",  # odd NAME chunk without pad byte before SSND
+)
+
+
+def iff_chunk(chunk_id: bytes, body: bytes, *, pad: bool = True, big_endian: bool = False) -> bytes:
+    """One RIFF (little-endian) or AIFF (big-endian) chunk, with its pad byte if ``pad``."""
+    size = len(body).to_bytes(4, "big" if big_endian else "little")
+    return chunk_id + size + body + (b"\0" if pad and len(body) & 1 else b"")
+
+
+def _id3_chunk_body(genre: str) -> bytes:
+    """The bytes of an ID3v2.4 tag holding one genre (as mutagen writes them)."""
+    import io
+
+    buf = io.BytesIO()
+    tags = ID3()
+    tags.add(TCON(encoding=3, text=[genre]))
+    tags.save(buf, v2_version=4, padding=lambda info: 0)
+    return buf.getvalue()
+
+
+def _pcm(samples: int, *, bits: int, seed: int = 0) -> bytes:
+    sig = _signal(samples / 8000, 8000, seed)[:samples]
+    if bits == 8:
+        return ((sig * 100) + 128).astype(np.uint8).tobytes()
+    return (sig * 20000).astype("<i2").tobytes()
+
+
+def make_odd_iff(path: str | os.PathLike, layout: str) -> Path:
+    """Write a small WAV or AIFF file with one of the :data:`ODD_IFF_LAYOUTS`."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if layout.startswith("aiff-"):
+        return _make_odd_aiff(path, layout)
+
+    def fmt_chunk(bits: int) -> bytes:
+        block = bits // 8
+        return iff_chunk(b"fmt ", struct.pack("<HHIIHH", 1, 1, 8000, 8000 * block, block, bits))
+
+    info = b"INFO" + iff_chunk(b"INAM", b"Title\0") + iff_chunk(b"IART", b"Band\0")
+    list_chunk = iff_chunk(b"LIST", info)
+    odd_list = b"INFO" + iff_chunk(b"INAM", b"Name\0", pad=False)  # 17 bytes
+    data = iff_chunk(b"data", _pcm(4000, bits=16))
+    odd_data = _pcm(4001, bits=8)
+    fmt16 = fmt_chunk(16)
+    chunks, trailer, riff_delta = fmt16 + data, b"", 0
+    if layout == "wav-trailing-nul-chunk":
+        trailer = b"\0" * 8
+    elif layout == "wav-trailing-zeros-odd":
+        trailer = b"\0" * 5
+    elif layout == "wav-trailing-junk":
+        trailer = b"\xde\xad\xbe\xef junk \x01"
+    elif layout == "wav-junk-outside-riff":
+        trailer = b"\x07junk\xff\xfe"
+        riff_delta = -len(trailer)
+    elif layout == "wav-odd-chunk-padded":
+        chunks = fmt16 + iff_chunk(b"LIST", odd_list) + data
+    elif layout == "wav-odd-data-no-pad-at-end":
+        chunks = fmt_chunk(8) + iff_chunk(b"data", odd_data, pad=False)
+    elif layout == "wav-odd-chunk-no-pad-before-data":
+        chunks = fmt16 + iff_chunk(b"LIST", odd_list, pad=False) + data
+    elif layout == "wav-odd-data-no-pad-then-list":
+        chunks = fmt_chunk(8) + iff_chunk(b"data", odd_data, pad=False) + list_chunk
+    elif layout == "wav-riff-size-larger":
+        riff_delta = 1000
+    elif layout == "wav-riff-size-smaller":
+        trailer = list_chunk
+        riff_delta = -len(list_chunk)
+    elif layout == "wav-riff-size-inside-data":
+        riff_delta = -4000
+    elif layout == "wav-list-info":
+        chunks = fmt16 + data + list_chunk
+    elif layout == "wav-id3-lowercase":
+        chunks = fmt16 + data + iff_chunk(b"id3 ", _id3_chunk_body("Rock"))
+    elif layout == "wav-id3-uppercase-and-nul":
+        chunks = fmt16 + data + iff_chunk(b"ID3 ", _id3_chunk_body("Rock"))
+        trailer = b"\0" * 8
+    elif layout == "wav-truncated-data":
+        chunks = fmt16 + data[:-3000]
+    elif layout == "wav-id3-behind-junk":
+        trailer = b"\0" * 8 + iff_chunk(b"id3 ", _id3_chunk_body("Rock"))
+    else:
+        raise ValueError(layout)
+    riff = 4 + len(chunks) + len(trailer) + riff_delta
+    path.write_bytes(b"RIFF" + struct.pack("<I", riff) + b"WAVE" + chunks + trailer)
+    return path
+
+
+def _make_odd_aiff(path: Path, layout: str) -> Path:
+    make_audio(path, seconds=0.3)
+    raw = path.read_bytes()
+    chunks = _split_chunks(raw)
+    trailer = b""
+    if layout == "aiff-trailing-junk":
+        trailer = b"\0" * 8 + b"junk\x01"
+    elif layout == "aiff-odd-chunk-no-pad-before-ssnd":
+        name = iff_chunk(b"NAME", b"odd", pad=False, big_endian=True)
+        chunks = [c for c in chunks if c[:4] != b"SSND"] + [name]
+        chunks += [c for c in _split_chunks(raw) if c[:4] == b"SSND"]
+    else:
+        raise ValueError(layout)
+    body = raw[8:12] + b"".join(chunks) + trailer
+    path.write_bytes(b"FORM" + len(body).to_bytes(4, "big") + body)
+    return path
+
+
+def _split_chunks(raw: bytes) -> list[bytes]:
+    """The chunks of a well-formed AIFF file, pad bytes included."""
+    chunks, offset = [], 12
+    while offset + 8 <= len(raw):
+        size = int.from_bytes(raw[offset + 4 : offset + 8], "big")
+        chunks.append(raw[offset : offset + 8 + size + (size & 1)])
+        offset += 8 + size + (size & 1)
+    return chunks

@@ -170,3 +170,96 @@ def test_cross_device_move_is_verified_copy(tmp_path: Path, monkeypatch):
         safe_write.move_file(src2, dst)
     assert src2.exists() and file_sha256(dst) == sha
     assert not [p for p in dst.parent.iterdir() if p.name.startswith(safe_write.TEMP_PREFIX)]
+
+
+# ----------------------------------------------------------------------------- review findings
+
+
+def test_pattern_without_filename_keeps_the_extension(lib, tmp_path: Path):
+    root, db, files = lib
+    into = tmp_path / "sorted"
+    a = files["a"]
+    assert target_for(a, {"genre": "Rock", "title": "Song"}, into=into, pattern="{genre}/{title}") == (
+        into / "Rock" / "Song.mp3"
+    )
+    assert target_for(a, {"genre": "Rock", "title": "x"}, into=into, pattern="{title}.{ext}") == (
+        into / "x.mp3"
+    )
+    result = _cli(
+        "organise", str(root), "--into", str(into), "--db", str(db), "--pattern", "{genre}/{title}"
+    )
+    assert result.exit_code == 0, result.output
+    moved = sorted(p.suffix for p in into.rglob("*") if p.is_file())
+    assert moved == [".flac", ".mp3", ".ogg"]
+
+
+def test_symlinked_root_is_organised_and_symlinked_file_is_not_moved(lib, tmp_path: Path):
+    root, db, files = lib
+    linked_root = tmp_path / "Music"
+    linked_root.symlink_to(root, target_is_directory=True)
+    link = root / "in" / "link to c.ogg"
+    link.symlink_to(files["c"])
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(linked_root), "--into", str(into), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    # a, b and c itself are moved (c is reached as a plain file too); the link stays a link
+    assert not files["a"].exists() and not files["b"].exists() and not files["c"].exists()
+    assert link.is_symlink()
+    assert len([p for p in into.rglob("*") if p.is_file()]) == 3
+
+
+def test_only_the_symlinked_file_given_is_skipped(lib, tmp_path: Path):
+    root, db, files = lib
+    link = tmp_path / "link.mp3"
+    link.symlink_to(files["a"])
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(link), "--into", str(into), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert "symbolic link (not moved" in result.output
+    assert files["a"].exists() and link.is_symlink()
+
+
+def test_missing_path_and_nothing_analysed_start_no_run(lib, tmp_path: Path):
+    root, db, files = lib
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(tmp_path / "nope"), "--into", str(into), "--db", str(db))
+    assert result.exit_code == 2 and "no such file or folder" in result.output
+    assert not into.exists()
+    fresh = tmp_path / "fresh"
+    make_audio(fresh / "new.flac")
+    for extra in ([], ["--dry-run"]):
+        result = _cli("organise", str(fresh), "--into", str(into), "--db", str(db), *extra)
+        assert result.exit_code == 1, result.output
+        assert "nothing analysed under" in result.output and "reclass classify" in result.output
+    assert not into.exists()
+    conn = libdb.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM runs WHERE kind = 'organise'").fetchone()[0] == 0
+
+
+def test_unexpected_error_fails_one_file_not_the_run(lib, tmp_path: Path, monkeypatch):
+    from music_reclass.library import organise
+
+    root, db, files = lib
+    real = organise.choose_fields
+
+    def choose(conn, row, **kwargs):
+        if row.path == files["b"]:
+            raise RuntimeError("odd tags")
+        return real(conn, row, **kwargs)
+
+    monkeypatch.setattr(organise, "choose_fields", choose)
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db))
+    assert result.exit_code == 1, result.output
+    assert "unexpected RuntimeError: odd tags" in result.output
+    assert "moved 2 file(s)" in result.output and files["b"].exists()
+
+
+def test_rerun_on_an_emptied_folder_is_nothing_to_do(lib, tmp_path: Path):
+    root, db, files = lib
+    into = tmp_path / "sorted"
+    assert _cli("organise", str(root), "--into", str(into), "--db", str(db)).exit_code == 0
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db))
+    assert result.exit_code == 0 and "no audio files under" in result.output
+    conn = libdb.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM runs WHERE kind = 'organise'").fetchone()[0] == 1

@@ -365,3 +365,210 @@ def test_missing_pad_byte_after_audio_is_added_and_realigns_later_chunks(tmp_pat
     assert data[8:data_end] == original[8:data_end]
     assert data[data_end : data_end + 5] == b"\0id3 "  # the pad byte, then the tag chunk
     assert data.endswith(original[data_end:])  # the LIST chunk, unchanged
+
+
+# ----------------------------------------------------------------------------- tag runs (review)
+
+RUN_GENRES = [("jazz", 0.8), ("blues", 0.5)]
+
+
+def _cli(*args: str):
+    from typer.testing import CliRunner
+
+    from music_reclass.cli.main import app
+
+    return CliRunner().invoke(app, list(args), catch_exceptions=False)
+
+
+def _library(root: Path, db: Path, count: int = 8) -> list[Path]:
+    from act_fixtures import make_library, register
+    from music_reclass.library import db as libdb
+
+    files = make_library(root, count=count)
+    conn = libdb.connect(db)
+    for path in files:
+        register(conn, path, genres=RUN_GENRES)
+    conn.close()
+    return files
+
+
+def _runs(db: Path, kind: str) -> int:
+    from music_reclass.library import db as libdb
+
+    conn = libdb.connect(db)
+    try:
+        return conn.execute("SELECT COUNT(*) FROM runs WHERE kind = ?", (kind,)).fetchone()[0]
+    finally:
+        conn.close()
+
+
+def test_mutagen_error_fails_one_file_not_the_run(tmp_path: Path, monkeypatch):
+    from mutagen.flac import FLAC
+
+    root, db = tmp_path / "music", tmp_path / "lib.sqlite"
+    files = _library(root, db)
+    flac = [p for p in files if p.suffix == ".flac"]
+    flac_bytes = {p: p.read_bytes() for p in flac}
+
+    def broken_save(self, *args, **kwargs):
+        raise mutagen.MutagenError("simulated mutagen failure")
+
+    monkeypatch.setattr(FLAC, "save", broken_save)
+    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4")
+    assert result.exit_code == 1, result.output
+    assert f"changed {len(files) - len(flac)} file(s)" in result.output
+    assert "cannot write tags" in result.output and "simulated mutagen failure" in result.output
+    assert all(p.read_bytes() == flac_bytes[p] for p in flac)
+
+
+def test_unexpected_error_fails_one_file_not_the_run(tmp_path: Path, monkeypatch):
+    root, db = tmp_path / "music", tmp_path / "lib.sqlite"
+    files = _library(root, db)
+    victim = files[2]
+    real = tags.content_hash if hasattr(tags, "content_hash") else None
+    assert real is None  # tags looks the hash up through the journal module
+    from music_reclass.library import journal
+
+    real_hash = journal.content_hash
+    victim_hash = real_hash(victim)
+    real_predicted = tags.predicted_genres
+
+    def predicted(conn, content_hash, **kwargs):
+        if content_hash == victim_hash:
+            raise RuntimeError("odd analysis row")
+        return real_predicted(conn, content_hash, **kwargs)
+
+    monkeypatch.setattr(tags, "predicted_genres", predicted)
+    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4")
+    assert result.exit_code == 1, result.output
+    assert "unexpected RuntimeError: odd analysis row" in result.output
+    assert f"changed {len(files) - 1} file(s)" in result.output
+
+
+def test_tag_through_symlinked_root_and_album(tmp_path: Path):
+    real_root, db = tmp_path / "real", tmp_path / "lib.sqlite"
+    files = _library(real_root, db, count=4)
+    elsewhere = _library(tmp_path / "elsewhere", db, count=7)[-1:]  # one album elsewhere
+    linked_root = tmp_path / "Music"
+    linked_root.symlink_to(real_root, target_is_directory=True)
+    (real_root / "linked album").symlink_to(elsewhere[0].parent, target_is_directory=True)
+    result = _cli("tag", str(linked_root), "--db", str(db), "--min-confidence", "0.4")
+    assert result.exit_code == 0, result.output
+    wanted = files + [p for p in elsewhere[0].parent.iterdir() if p.suffix]
+    assert f"changed {len(wanted)} file(s)" in result.output
+    assert all(read_tags(p).genres == ["Jazz", "Blues"] for p in wanted)
+    assert _cli("undo", "--db", str(db)).exit_code == 0
+
+
+def test_tag_missing_path_and_nothing_analysed(tmp_path: Path):
+    db = tmp_path / "lib.sqlite"
+    _library(tmp_path / "music", db, count=2)
+    result = _cli("tag", str(tmp_path / "nope"), "--db", str(db), "--min-confidence", "0.4")
+    assert result.exit_code == 2
+    assert "no such file or folder" in result.output
+    fresh = tmp_path / "fresh"
+    make_audio(fresh / "new.flac")
+    for extra in ([], ["--dry-run"]):
+        result = _cli("tag", str(fresh), "--db", str(db), "--min-confidence", "0.4", *extra)
+        assert result.exit_code == 1, result.output
+        assert f"nothing analysed under {fresh}: run `reclass classify {fresh}` first" in (
+            result.output
+        )
+    assert _runs(db, "tag") == 0
+
+
+def _register_raw(conn, path: Path, genres) -> None:
+    """Like act_fixtures.register, binding the path as path_to_db does (non-UTF-8 names)."""
+    import json
+
+    import numpy as np
+
+    from act_fixtures import MODEL_ID
+    from music_reclass.library import db as libdb
+    from music_reclass.library import journal
+
+    chash = journal.content_hash(path)
+    st = path.stat()
+    now = libdb.utcnow()
+    with libdb.transaction(conn):
+        run_id = libdb.start_run(conn, "classify", {})
+        libdb.finish_run(conn, run_id)
+        conn.execute("INSERT OR IGNORE INTO tracks (content_hash) VALUES (?)", (chash,))
+        conn.execute(
+            "INSERT INTO files (path, content_hash, size, mtime_ns, first_seen, last_seen, status,"
+            " last_run_id) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?)",
+            (libdb.path_to_db(path.resolve()), chash, st.st_size, st.st_mtime_ns, now, now, run_id),
+        )
+        conn.execute(
+            "INSERT INTO analyses (content_hash, model_id, status, genres, created_at, run_id)"
+            " VALUES (?, ?, 'ok', ?, ?, ?)",
+            (chash, MODEL_ID, json.dumps([{"label": g, "confidence": c} for g, c in genres]),
+             now, run_id),
+        )
+        conn.execute(
+            "INSERT INTO embeddings (content_hash, model_id, name, dtype, shape, data)"
+            " VALUES (?, ?, 'penultimate', 'float32', '[2]', ?)",
+            (chash, MODEL_ID, np.zeros(2, np.float32).tobytes()),
+        )
+
+
+def test_file_name_that_is_not_utf8_tag_undo_organise_undo(tmp_path: Path):
+    from music_reclass.library import db as libdb
+
+    root, db, into = tmp_path / "music", tmp_path / "lib.sqlite", tmp_path / "sorted"
+    name = os.fsdecode(b"caf\xe9.wav")  # latin-1 bytes: not valid UTF-8
+    plain = make_audio(root / "plain.wav")  # soundfile cannot create such a name itself
+    path = root / name
+    try:
+        plain.rename(path)
+    except OSError:
+        pytest.skip("this filesystem refuses non-UTF-8 file names")
+    original = path.read_bytes()
+    conn = libdb.connect(db)
+    _register_raw(conn, path, RUN_GENRES)
+    conn.close()
+    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4")
+    assert result.exit_code == 0, result.output
+    assert "caf\\xe9.wav" in result.output and read_tags(path).genres == ["Jazz", "Blues"]
+    result = _cli("undo", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == original
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    moved = [p for p in into.rglob("*") if p.is_file()]
+    assert [os.fsencode(p.name) for p in moved] == [b"caf\xe9.wav"] and not path.exists()
+    conn = libdb.connect(db)
+    stored = conn.execute("SELECT path FROM files").fetchall()
+    assert [libdb.path_from_db(r[0]) for r in stored] == [str(moved[0])]
+    conn.close()
+    result = _cli("undo", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert path.read_bytes() == original and not [p for p in into.rglob("*") if p.is_file()]
+
+
+@pytest.mark.xfail(
+    reason="classify does not store non-UTF-8 paths yet (store.py/scan.py: path_to_db pending);"
+    " strict: remove this marker when it passes",
+    strict=True,
+)
+def test_file_name_that_is_not_utf8_from_classify_on(tmp_path: Path, monkeypatch):
+    """classify -> tag -> undo with a latin-1 file name, through the real classify run."""
+    from music_reclass.cli.classify import TEST_CLASSIFIER_ENV
+    from test_scan import tone
+
+    monkeypatch.setenv(TEST_CLASSIFIER_ENV, "test_scan:make_fake")
+    root, db = tmp_path / "music", tmp_path / "lib.sqlite"
+    plain = tone(root / "plain.wav", 330.0)
+    path = root / os.fsdecode(b"caf\xe9.wav")
+    try:
+        plain.rename(path)
+    except OSError:
+        pytest.skip("this filesystem refuses non-UTF-8 file names")
+    original = path.read_bytes()
+    result = _cli("classify", str(root), "--db", str(db))
+    assert result.exit_code == 0, result.output
+    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0")
+    assert result.exit_code == 0, result.output
+    assert "changed 1 file(s)" in result.output and path.read_bytes() != original
+    assert _cli("undo", "--db", str(db)).exit_code == 0
+    assert path.read_bytes() == original

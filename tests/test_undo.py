@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -353,3 +354,172 @@ def test_odd_wav_layouts_tag_then_undo_is_byte_identical(tmp_path: Path):
     result = _cli("undo", "--db", str(db))
     assert result.exit_code == 0, result.output
     assert snapshot(files) == original
+
+
+# ----------------------------------------------------------------------------- review findings
+
+
+def _organise_copy(tmp_path: Path, root: Path, db: Path) -> Path:
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db), "--copy")
+    assert result.exit_code == 0, result.output
+    return into
+
+
+def _make_run_dead(conn, run_id: int) -> None:
+    with libdb.transaction(conn):
+        conn.execute(
+            "UPDATE runs SET params = ? WHERE id = ?", (json.dumps({"pid": 2**22 + 7}), run_id)
+        )
+
+
+def test_undo_of_copy_interrupted_after_unlink_is_repaired(lib, tmp_path: Path, monkeypatch):
+    """An undo killed right after removing a copy must not wedge later commands."""
+    from music_reclass.library import safe_write
+
+    root, db, files, _ = lib
+    original = snapshot(files)
+    into = _organise_copy(tmp_path, root, db)
+    real_fault_point = safe_write.fault_point
+
+    def crash_after_removal(name: str) -> None:
+        if name == "removed":
+            raise KeyboardInterrupt  # like kill -9: the planned row stays planned
+        real_fault_point(name)
+
+    monkeypatch.setattr(safe_write, "fault_point", crash_after_removal)
+    conn = libdb.connect(db)
+    with pytest.raises(KeyboardInterrupt):
+        journal.undo_run(conn)
+    undo_run_id = conn.execute("SELECT MAX(id) FROM runs WHERE kind = 'undo'").fetchone()[0]
+    _make_run_dead(conn, undo_run_id)
+    conn.close()
+    monkeypatch.setattr(safe_write, "fault_point", real_fault_point)
+    result = _cli("undo", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert not [p for p in into.rglob("*") if p.is_file()]
+    assert snapshot(files) == original
+    conn = libdb.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM journal WHERE state = 'planned'").fetchone()[0] == 0
+    removed = conn.execute(
+        "SELECT state FROM journal WHERE action = 'remove' AND run_id = ?", (undo_run_id,)
+    ).fetchall()
+    assert [r[0] for r in removed] == ["done"]
+
+
+def test_one_bad_journal_row_never_wedges_the_library(lib, tmp_path: Path):
+    """A planned row repair cannot settle (the old copy row without a target) is failed."""
+    root, db, files, _ = lib
+    conn = libdb.connect(db)
+    run_id = _dead_run(conn, "undo")
+    with libdb.transaction(conn):
+        bad = conn.execute(
+            "INSERT INTO journal (run_id, action, path, new_path, state, created_at)"
+            " VALUES (?, 'copy', ?, NULL, 'planned', ?)",
+            (run_id, str(tmp_path / "gone.mp3"), libdb.utcnow()),
+        ).lastrowid
+    conn.close()
+    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4")
+    assert result.exit_code == 0, result.output
+    assert "changed 8 file(s)" in result.output
+    conn = libdb.connect(db)
+    state, error = conn.execute("SELECT state, error FROM journal WHERE id = ?", (bad,)).fetchone()
+    assert state == "failed" and "repair failed" in error
+
+
+def test_failed_undo_step_leaves_no_planned_row(lib, tmp_path: Path, monkeypatch):
+    from music_reclass.library import safe_write
+
+    root, db, files, _ = lib
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db))
+    assert result.exit_code == 0, result.output
+
+    def broken_move(src, dst, *, copy=False):
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(safe_write, "move_file", broken_move)
+    result = _cli("undo", "--db", str(db))
+    assert result.exit_code == 1 and "disk on fire" in result.output
+    conn = libdb.connect(db)
+    assert conn.execute("SELECT COUNT(*) FROM journal WHERE state = 'planned'").fetchone()[0] == 0
+    errors = conn.execute(
+        "SELECT error FROM journal j JOIN runs r ON r.id = j.run_id"
+        " WHERE r.kind = 'undo' AND j.state = 'failed'"
+    ).fetchall()
+    assert len(errors) == 8 and all("disk on fire" in e[0] for e in errors)
+    monkeypatch.undo()
+    result = _cli("undo", "--db", str(db))  # the organise run is still undoable
+    assert result.exit_code == 0, result.output
+    assert all(p.exists() for p in files)
+
+
+def test_tag_refuses_when_tags_change_after_planning(lib, monkeypatch):
+    """The file changed between plan and write: the original stays as the other writer left it."""
+    root, db, files, _ = lib
+    target = files[1]
+    real_plan = journal.plan
+
+    def plan_then_someone_edits(conn, run_id, **kwargs):
+        entry = real_plan(conn, run_id, **kwargs)
+        if Path(kwargs["path"]) == target:
+            write_genres(target, ["Polka"])  # another tagger, between plan and write
+        return entry
+
+    monkeypatch.setattr(journal, "plan", plan_then_someone_edits)
+    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4")
+    assert result.exit_code == 1, result.output
+    edited = target.read_bytes()
+    assert read_tags(target).genres == ["Polka"]
+    assert "tags changed since planning" in result.output
+    conn = libdb.connect(db)
+    state = conn.execute(
+        "SELECT state FROM journal WHERE path = ? AND action = 'tag'", (str(target),)
+    ).fetchone()[0]
+    assert state == "failed"
+    monkeypatch.undo()
+    assert _cli("undo", "--db", str(db)).exit_code == 0
+    assert target.read_bytes() == edited  # the failed row is not undone: the edit stays
+
+
+def test_repair_treats_a_reused_pid_as_dead(lib):
+    from music_reclass.library import safe_write
+
+    root, db, files, _ = lib
+    conn = libdb.connect(db)
+    me = os.getpid()
+    started = safe_write.process_start_time(me)
+    assert safe_write.pid_alive(me, started)
+    if started is None:
+        pytest.skip("no process start times on this platform")
+    assert not safe_write.pid_alive(me, started + 1)
+    run_id = journal.start_act_run(conn, "tag", {})
+    assert json.loads(
+        conn.execute("SELECT params FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    )["pid_start"] == started
+    journal.repair_interrupted(conn)  # our own live run: left alone
+    assert conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == "running"
+    with libdb.transaction(conn):  # the same pid, another process (start time differs)
+        conn.execute(
+            "UPDATE runs SET params = ? WHERE id = ?",
+            (json.dumps({"pid": me, "pid_start": started + 1}), run_id),
+        )
+    journal.repair_interrupted(conn)
+    status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
+    assert status == "interrupted"
+
+
+def test_repair_never_settles_a_classify_run(lib):
+    root, db, files, _ = lib
+    conn = libdb.connect(db)
+    run_id = _dead_run(conn, "classify")
+    journal.repair_interrupted(conn)
+    assert conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == "running"
+
+
+def test_journal_uses_the_library_content_hash():
+    from music_reclass.audio import hashing
+    from music_reclass.library import safe_write
+
+    assert journal.content_hash is hashing.content_hash
+    assert not hasattr(journal, "_pid_alive") and not hasattr(safe_write, "_pid_alive")

@@ -3,11 +3,15 @@
 All three are thin: the work, the journal and the crash safety live in
 ``music_reclass.library`` (tags, organise, journal, safe_write). Exit status: 0
 when every file went well, 1 when some file failed (or an undo was refused),
-2 for bad arguments or an unusable database.
+2 for bad arguments, a missing path or an unusable database; 1 also when audio
+files under the paths were never analysed (dry runs included: nothing to show), 0
+when there is no audio file under them at all (nothing to do). Neither starts a run.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -20,12 +24,32 @@ from music_reclass.paths import default_db_path
 MODES = ("replace", "append", "fill")
 
 
-def _connect(db: Path | None):
+def _echo(line: str, *, err: bool = False) -> None:
+    """Print a line that may quote a file name that is not UTF-8 (escaped, never a crash)."""
+    typer.echo(line.encode("utf-8", "backslashreplace").decode("utf-8"), err=err)
+
+
+@contextmanager
+def _library(db: Path | None) -> Iterator:
+    """The open library DB; bad arguments exit 2, "nothing analysed" exits 1."""
+    from music_reclass.library.tags import NothingAnalysedError
+
     try:
-        return libdb.connect(db or default_db_path())
+        conn = libdb.connect(db or default_db_path())
     except ReclassError as exc:
-        typer.echo(f"error: {exc}", err=True)
+        _echo(f"error: {exc}", err=True)
         raise typer.Exit(2) from exc
+    try:
+        yield conn
+    except ParameterError as exc:
+        _echo(f"error: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    except NothingAnalysedError as exc:
+        # No audio at all under the paths: nothing to do. Audio never classified: a mistake.
+        _echo(str(exc), err=exc.audio_found)
+        raise typer.Exit(1 if exc.audio_found else 0) from exc
+    finally:
+        conn.close()
 
 
 def _normaliser(taxonomy: bool):
@@ -36,7 +60,7 @@ def _normaliser(taxonomy: bool):
 
 def _finish(ok: bool, lines: list[str]) -> None:
     for line in lines:
-        typer.echo(line)
+        _echo(line)
     raise typer.Exit(0 if ok else 1)
 
 
@@ -70,8 +94,7 @@ def tag_command(
 
     if mode not in MODES:
         raise typer.BadParameter(f"--mode must be one of {', '.join(MODES)}")
-    conn = _connect(db)
-    try:
+    with _library(db) as conn:
         summary = tag_library(
             conn,
             paths,
@@ -81,13 +104,8 @@ def tag_command(
             dry_run=dry_run,
             model_id=model_id,
             normalise=_normaliser(taxonomy),
-            echo=typer.echo,
+            echo=_echo,
         )
-    except ParameterError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        conn.close()
     verb = "would change" if dry_run else "changed"
     lines = [f"skipped: {s}" for s in summary.skipped]
     lines.append(
@@ -111,7 +129,8 @@ def organise_command(
     pattern: str = typer.Option(
         "{genre}/{artist}/{album}/{filename}",
         "--pattern",
-        help="Fields: genre artist album title filename ext year.",
+        help="Fields: genre artist album title filename ext year. When the last part has"
+        " neither {filename} nor {ext}, the original extension is appended.",
     ),
     copy: bool = typer.Option(False, "--copy/--move", help="Copy instead of move (default: move)."),
     dry_run: bool = typer.Option(
@@ -133,8 +152,7 @@ def organise_command(
     """Move or copy files into genre folders (journalled; never overwrites)."""
     from music_reclass.library.organise import organise_library
 
-    conn = _connect(db)
-    try:
+    with _library(db) as conn:
         summary = organise_library(
             conn,
             paths,
@@ -145,13 +163,8 @@ def organise_command(
             min_confidence=min_confidence,
             on_collision="skip" if skip_existing else "suffix",
             model_id=model_id,
-            echo=typer.echo,
+            echo=_echo,
         )
-    except ParameterError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        conn.close()
     verb = ("would copy" if copy else "would move") if dry_run else ("copied" if copy else "moved")
     lines = [f"skipped: {s}" for s in summary.skipped]
     lines.append(
@@ -175,14 +188,8 @@ def undo_command(
     """Undo a tag or organise run exactly; refuses files changed since, goes on with the rest."""
     from music_reclass.library.journal import undo_run
 
-    conn = _connect(db)
-    try:
+    with _library(db) as conn:
         report = undo_run(conn, run, dry_run=dry_run)
-    except ParameterError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        raise typer.Exit(2) from exc
-    finally:
-        conn.close()
     if report.run_id is None:
         _finish(True, ["nothing to undo"])
     lines = [("would undo: " if dry_run else "undone: ") + m for m in report.undone]

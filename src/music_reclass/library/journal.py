@@ -27,28 +27,29 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from music_reclass.audio.hashing import content_hash
 from music_reclass.errors import ParameterError, ReclassError
 from music_reclass.library import db as libdb
 from music_reclass.library import safe_write
+from music_reclass.library.db import display_path, path_from_db, path_to_db
 from music_reclass.library.payload import audio_digest, file_sha256, rebuild_exact
 
+__all__ = ["content_hash"]  # re-exported: the library's content hash (BLAKE2b key of the DB)
+
 UNDOABLE_KINDS = ("tag", "organise")
+#: The run kinds whose crashed runs repair settles (never a classify run: it has no journal).
+ACT_KINDS = ("tag", "organise", "undo")
+#: Journal actions: "remove" is undo deleting an organise copy (no new_path).
+ACTIONS = ("tag", "move", "copy", "remove")
 
 
 class UndoError(ReclassError):
     code = "undo-refused"
-
-
-def content_hash(path: str | os.PathLike) -> str:
-    """The library's content hash (``audio.hashing.content_hash`` when available)."""
-    try:
-        from music_reclass.audio.hashing import content_hash as project_hash
-    except ImportError:  # the audio layer's hash is not there yet: whole-file SHA-256
-        return file_sha256(path)
-    return project_hash(path)
 
 
 @dataclass
@@ -70,8 +71,8 @@ class Entry:
             id=row["id"],
             run_id=row["run_id"],
             action=row["action"],
-            path=row["path"],
-            new_path=row["new_path"],
+            path=path_from_db(row["path"]),
+            new_path=None if row["new_path"] is None else path_from_db(row["new_path"]),
             before=json.loads(row["before"]) if row["before"] else None,
             after=json.loads(row["after"]) if row["after"] else None,
             audio_digest=row["audio_digest"],
@@ -84,23 +85,16 @@ class Entry:
 
 
 def start_act_run(conn: sqlite3.Connection, kind: str, params: dict) -> int:
-    """Start a run, recording our pid so that repair knows when it died."""
+    """Start a run, recording our pid and its start time so that repair knows when it died."""
+    pid = os.getpid()
+    owner = {"pid": pid, "pid_start": safe_write.process_start_time(pid)}
     with libdb.transaction(conn):
-        return libdb.start_run(conn, kind, {**params, "pid": os.getpid()})
+        return libdb.start_run(conn, kind, {**params, **owner})
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def _db_text(text: str) -> str:
+    """``text`` (an error message that may quote an undecodable file name) as valid UTF-8."""
+    return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 # ----------------------------------------------------------------------------- rows
@@ -118,7 +112,7 @@ def plan(
     digest: str | None = None,
 ) -> int:
     """Commit a ``planned`` row BEFORE the file changes; returns its id."""
-    if action not in ("tag", "move", "copy"):
+    if action not in ACTIONS:
         raise ParameterError(f"unknown journal action {action!r}")
     with libdb.transaction(conn):
         cur = conn.execute(
@@ -127,8 +121,8 @@ def plan(
             (
                 run_id,
                 action,
-                str(path),
-                None if new_path is None else str(new_path),
+                path_to_db(path),
+                None if new_path is None else path_to_db(new_path),
                 None if before is None else json.dumps(before),
                 None if after is None else json.dumps(after),
                 digest,
@@ -153,7 +147,8 @@ def set_done(conn: sqlite3.Connection, entry_id: int, *, after: dict | None = No
 def set_failed(conn: sqlite3.Connection, entry_id: int, error: str) -> None:
     with libdb.transaction(conn):
         conn.execute(
-            "UPDATE journal SET state = 'failed', error = ? WHERE id = ?", (error, entry_id)
+            "UPDATE journal SET state = 'failed', error = ? WHERE id = ?",
+            (_db_text(error), entry_id),
         )
 
 
@@ -209,7 +204,7 @@ def record_retag(
     conn.execute(
         "UPDATE files SET content_hash = ?, size = ?, mtime_ns = ?, last_seen = ?, last_run_id = ?"
         " WHERE path = ?",
-        (new_hash, st.st_size, st.st_mtime_ns, libdb.utcnow(), run_id, str(path)),
+        (new_hash, st.st_size, st.st_mtime_ns, libdb.utcnow(), run_id, path_to_db(path)),
     )
     return new_hash
 
@@ -221,18 +216,25 @@ def record_move(conn: sqlite3.Connection, src: Path, dst: Path, *, copy: bool, r
             "INSERT OR REPLACE INTO files (path, content_hash, size, mtime_ns, first_seen,"
             " last_seen, status, error_code, error, last_run_id) SELECT ?, content_hash, size,"
             " ?, ?, ?, status, error_code, error, ? FROM files WHERE path = ?",
-            (str(dst), dst.stat().st_mtime_ns, libdb.utcnow(), libdb.utcnow(), run_id, str(src)),
+            (
+                path_to_db(dst),
+                dst.stat().st_mtime_ns,
+                libdb.utcnow(),
+                libdb.utcnow(),
+                run_id,
+                path_to_db(src),
+            ),
         )
     else:
-        conn.execute("DELETE FROM files WHERE path = ?", (str(dst),))
+        conn.execute("DELETE FROM files WHERE path = ?", (path_to_db(dst),))
         conn.execute(
             "UPDATE files SET path = ?, last_seen = ?, last_run_id = ? WHERE path = ?",
-            (str(dst), libdb.utcnow(), run_id, str(src)),
+            (path_to_db(dst), libdb.utcnow(), run_id, path_to_db(src)),
         )
 
 
 def record_removed(conn: sqlite3.Connection, path: Path) -> None:
-    conn.execute("DELETE FROM files WHERE path = ?", (str(path),))
+    conn.execute("DELETE FROM files WHERE path = ?", (path_to_db(path),))
 
 
 # ----------------------------------------------------------------------------- state checks
@@ -274,20 +276,42 @@ def repair_interrupted(conn: sqlite3.Connection) -> list[str]:
     Decides from the files whether each change happened; completes a move whose
     target is in place (removes the source only when it is the same inode, or
     byte-identical for a cross-device copy); marks the run ``interrupted``.
+    Only tag, organise and undo runs are settled (a classify run has no journal).
+    A row that cannot be settled (unreadable, unexpected error) is marked
+    ``failed`` with the reason: one bad row never blocks the library.
     """
     messages: list[str] = []
-    runs = conn.execute("SELECT id, kind, params FROM runs WHERE status = 'running'").fetchall()
+    placeholders = ", ".join("?" * len(ACT_KINDS))
+    runs = conn.execute(
+        f"SELECT id, kind, params FROM runs WHERE status = 'running' AND kind IN ({placeholders})",
+        ACT_KINDS,
+    ).fetchall()
     for run in runs:
-        pid = json.loads(run["params"] or "{}").get("pid")
-        if _pid_alive(pid):
+        try:
+            params = json.loads(run["params"] or "{}")
+        except ValueError:
+            params = {}
+        if safe_write.pid_alive(params.get("pid"), params.get("pid_start")):
             continue
         for entry in entries(conn, run["id"]):
             if entry.state == "planned":
-                messages.append(_repair_entry(conn, entry, run["kind"]))
+                messages.append(_repair_entry_safely(conn, entry, run["kind"]))
         with libdb.transaction(conn):
             libdb.finish_run(conn, run["id"], "interrupted")
         safe_write.cleanup_stale_temps(_dirs_of_run(conn, run["id"]))
     return messages
+
+
+def _repair_entry_safely(conn: sqlite3.Connection, entry: Entry, kind: str) -> str:
+    """:func:`_repair_entry`, marking the row failed (with why) when it cannot be settled."""
+    try:
+        return _repair_entry(conn, entry, kind)
+    except Exception as exc:  # noqa: BLE001 - one odd row must never wedge every later command
+        reason = f"repair failed: {type(exc).__name__}: {exc}"
+        if conn.in_transaction:
+            conn.rollback()
+        set_failed(conn, entry.id, reason)
+        return f"{display_path(entry.path)}: {reason}"
 
 
 def _dirs_of_run(conn: sqlite3.Connection, run_id: int) -> set[Path]:
@@ -301,19 +325,24 @@ def _dirs_of_run(conn: sqlite3.Connection, run_id: int) -> set[Path]:
 
 def _repair_entry(conn: sqlite3.Connection, entry: Entry, kind: str) -> str:
     path = Path(entry.path)
+    shown = display_path(path)
+    if entry.action == "remove":
+        return _repair_remove(conn, entry, path)
     if entry.action == "tag":
         if not path.exists():
             set_failed(conn, entry.id, "interrupted; file missing")
-            return f"{path}: interrupted tag write, file missing"
+            return f"{shown}: interrupted tag write, file missing"
         if entry.before and _tag_state_matches(path, _unwrap(entry.before)):
             set_failed(conn, entry.id, "interrupted before the write")
-            return f"{path}: interrupted before the write (unchanged)"
+            return f"{shown}: interrupted before the write (unchanged)"
         if entry.after and _tag_state_matches(path, _unwrap(entry.after)):
             from music_reclass.library.tags import genre_state, genres_of_state
 
             state = genre_state(path)
             with libdb.transaction(conn):
-                old = conn.execute("SELECT content_hash FROM files WHERE path = ?", (str(path),))
+                old = conn.execute(
+                    "SELECT content_hash FROM files WHERE path = ?", (path_to_db(path),)
+                )
                 row = old.fetchone()
                 record_retag(
                     conn,
@@ -323,34 +352,48 @@ def _repair_entry(conn: sqlite3.Connection, entry: Entry, kind: str) -> str:
                     genres=genres_of_state(state),
                 )
                 set_done(conn, entry.id, after=state if kind != "undo" else None)
-            return f"{path}: interrupted after the write (completed)"
+            return f"{shown}: interrupted after the write (completed)"
         set_failed(conn, entry.id, "interrupted; file changed by someone else")
-        return f"{path}: interrupted; tags match neither before nor after"
+        return f"{shown}: interrupted; tags match neither before nor after"
+    if entry.new_path is None:
+        raise UndoError(f"{entry.action} row without a target path")
     src, dst = path, Path(entry.new_path)
+    shown_src, shown_dst = shown, display_path(dst)
     copy = entry.action == "copy"
     method = (entry.after or {}).get("method", "link")
     if not dst.exists():
         set_failed(conn, entry.id, "interrupted before the move")
-        return f"{src}: interrupted before the {entry.action} (unchanged)"
+        return f"{shown_src}: interrupted before the {entry.action} (unchanged)"
     if copy or not src.exists():
         if copy and (not src.exists() or file_sha256(src) != file_sha256(dst)):
             set_failed(conn, entry.id, "interrupted; copy differs from its source")
-            return f"{dst}: interrupted copy differs from its source; left in place"
+            return f"{shown_dst}: interrupted copy differs from its source; left in place"
         with libdb.transaction(conn):
             record_move(conn, src, dst, copy=copy, run_id=entry.run_id)
             set_done(conn, entry.id)
-        return f"{src} -> {dst}: interrupted after the {entry.action} (completed)"
+        return f"{shown_src} -> {shown_dst}: interrupted after the {entry.action} (completed)"
     # Both names exist: finish the move only if dst is certainly our copy of src.
     ours = _same_inode(src, dst) if method == "link" else file_sha256(src) == file_sha256(dst)
     if not ours:
         set_failed(conn, entry.id, "interrupted; target is another file")
-        return f"{src} -> {dst}: target is another file; both left in place"
+        return f"{shown_src} -> {shown_dst}: target is another file; both left in place"
     src.unlink()
     safe_write.fsync_dir(src.parent)
     with libdb.transaction(conn):
         record_move(conn, src, dst, copy=False, run_id=entry.run_id)
         set_done(conn, entry.id)
-    return f"{src} -> {dst}: interrupted move completed"
+    return f"{shown_src} -> {shown_dst}: interrupted move completed"
+
+
+def _repair_remove(conn: sqlite3.Connection, entry: Entry, path: Path) -> str:
+    """An undo removing an organise copy was interrupted: did the copy go?"""
+    if os.path.lexists(path):
+        set_failed(conn, entry.id, "interrupted before the removal")
+        return f"{display_path(path)}: interrupted before removing the copy (kept)"
+    with libdb.transaction(conn):
+        record_removed(conn, path)
+        set_done(conn, entry.id)
+    return f"{display_path(path)}: interrupted after removing the copy (completed)"
 
 
 # ----------------------------------------------------------------------------- undo
@@ -387,8 +430,8 @@ def _current_location(conn: sqlite3.Connection, entry: Entry) -> Path:
         " ORDER BY id",
         (entry.id,),
     ):
-        if row["path"] == location:
-            location = row["new_path"]
+        if path_from_db(row["path"]) == location:
+            location = path_from_db(row["new_path"])
     return Path(location)
 
 
@@ -427,7 +470,7 @@ def undo_run(
     report = UndoReport(run_id)
     todo = [e for e in reversed(entries(conn, run_id)) if e.state == "done"]
     report.skipped = [
-        f"{e.path}: already undone" for e in entries(conn, run_id) if e.state == "undone"
+        f"{display_path(e.path)}: already undone" for e in entries(conn, run_id) if e.state == "undone"
     ]
     if not dry_run and todo:
         report.undo_run_id = start_act_run(conn, "undo", {"undoes": run_id})
@@ -435,10 +478,12 @@ def undo_run(
         try:
             message = _undo_entry(conn, entry, report.undo_run_id, dry_run=dry_run)
         except (UndoError, ReclassError, OSError) as exc:
-            report.refused.append(f"{entry.path}: {exc}")
+            report.refused.append(f"{display_path(entry.path)}: {exc}")
             continue
         except Exception as exc:  # noqa: BLE001 - one odd journal row must not stop the rest
-            report.refused.append(f"{entry.path}: unexpected {type(exc).__name__}: {exc}")
+            report.refused.append(
+                f"{display_path(entry.path)}: unexpected {type(exc).__name__}: {exc}"
+            )
             continue
         report.undone.append(message)
     if report.undo_run_id is not None:
@@ -462,12 +507,25 @@ def _undo_entry(
     return _undo_move(conn, entry, undo_run, dry_run=dry_run)
 
 
+@contextmanager
+def _failed_on_error(conn: sqlite3.Connection, undo_id: int) -> Iterator[None]:
+    """Mark the undo's planned row ``failed`` when its step raises (no orphan ``planned``)."""
+    try:
+        yield
+    except Exception as exc:
+        if conn.in_transaction:
+            conn.rollback()
+        set_failed(conn, undo_id, f"{type(exc).__name__}: {exc}")
+        raise
+
+
 def _undo_tag(
     conn: sqlite3.Connection, entry: Entry, undo_run: int | None, *, dry_run: bool
 ) -> str:
     from music_reclass.library.tags import genres_of_state, restore_genre_state
 
     path = _current_location(conn, entry)
+    shown = display_path(path)
     before_state = entry.before["state"]
     if not path.exists():
         raise UndoError("file missing; not restored")
@@ -475,13 +533,13 @@ def _undo_tag(
         if not dry_run:
             with libdb.transaction(conn):
                 _mark_undone(conn, entry.id)
-        return f"{path}: tags already as before"
+        return f"{shown}: tags already as before"
     if not _tag_state_matches(path, entry.after):
         raise UndoError("genre tags changed since the run; not restored")
     if audio_digest(path) != entry.audio_digest:
         raise UndoError("audio changed since the run; not restored")
     if dry_run:
-        return f"{path}: GENRE -> {genres_of_state(before_state)!r}"
+        return f"{shown}: GENRE -> {genres_of_state(before_state)!r}"
     undo_id = plan(
         conn,
         undo_run,
@@ -494,28 +552,31 @@ def _undo_tag(
         },
         digest=entry.audio_digest,
     )
-    exact = entry.before.get("exact")
-    how = "tag-level"
-    if exact:
-        try:
-            _rebuild_original(path, exact, before_state)
-            how = "byte-exact"
-        except (UndoError, ReclassError):
+    with _failed_on_error(conn, undo_id):
+        exact = entry.before.get("exact")
+        how = "tag-level"
+        if exact:
+            try:
+                _rebuild_original(path, exact, before_state)
+                how = "byte-exact"
+            except (UndoError, ReclassError):
+                restore_genre_state(path, before_state)
+        else:
             restore_genre_state(path, before_state)
-    else:
-        restore_genre_state(path, before_state)
-    row = conn.execute("SELECT content_hash FROM files WHERE path = ?", (str(path),)).fetchone()
-    with libdb.transaction(conn):
-        record_retag(
-            conn,
-            path,
-            old_hash=row[0] if row else None,
-            run_id=undo_run,
-            genres=genres_of_state(before_state),
-        )
-        set_done(conn, undo_id)
-        _mark_undone(conn, entry.id)
-    return f"{path}: GENRE restored ({how})"
+        row = conn.execute(
+            "SELECT content_hash FROM files WHERE path = ?", (path_to_db(path),)
+        ).fetchone()
+        with libdb.transaction(conn):
+            record_retag(
+                conn,
+                path,
+                old_hash=row[0] if row else None,
+                run_id=undo_run,
+                genres=genres_of_state(before_state),
+            )
+            set_done(conn, undo_id)
+            _mark_undone(conn, entry.id)
+    return f"{shown}: GENRE restored ({how})"
 
 
 def _rebuild_original(path: Path, exact: dict, before_state: dict) -> None:
@@ -542,47 +603,30 @@ def _undo_move(
     conn: sqlite3.Connection, entry: Entry, undo_run: int | None, *, dry_run: bool
 ) -> str:
     src, dst = Path(entry.path), _current_location(conn, entry)
+    shown_src, shown_dst = display_path(src), display_path(dst)
     copy = entry.action == "copy"
     sha = (entry.after or {}).get("sha256")
     if not dst.exists():
-        if src.exists() and not copy:
+        if src.exists():
+            # Already back, or the copy already removed (e.g. an undo killed just
+            # after the unlink): nothing left to do.
             if not dry_run:
                 with libdb.transaction(conn):
                     _mark_undone(conn, entry.id)
-            return f"{src}: already back"
-        raise UndoError(f"{dst} is missing; nothing to undo")
+            return f"{shown_dst}: copy already removed" if copy else f"{shown_src}: already back"
+        raise UndoError(f"{shown_dst} is missing; nothing to undo")
     # A copy is deleted, so it must be byte-identical to what was copied; a moved
     # file only has to be the same recording (its tags may have changed since).
     if copy and sha and file_sha256(dst) != sha:
-        raise UndoError(f"{dst} changed since the run; left in place")
+        raise UndoError(f"{shown_dst} changed since the run; left in place")
     if entry.audio_digest and audio_digest(dst) != entry.audio_digest:
-        raise UndoError(f"{dst}: audio changed since the run; left in place")
+        raise UndoError(f"{shown_dst}: audio changed since the run; left in place")
     if copy:
-        if not src.exists() or _same_inode(src, dst) or file_sha256(src) != sha:
-            raise UndoError(f"{src} (the original) is missing or changed; copy {dst} kept")
-        if dry_run:
-            return f"{dst}: copy would be removed"
-        undo_id = plan(
-            conn,
-            undo_run,
-            action="copy",
-            path=dst,
-            new_path=None,
-            before=entry.after,
-            digest=entry.audio_digest,
-        )
-        dst.unlink()
-        safe_write.fsync_dir(dst.parent)
-        with libdb.transaction(conn):
-            record_removed(conn, dst)
-            set_done(conn, undo_id)
-            _mark_undone(conn, entry.id)
-        _prune_empty_dirs(dst.parent, (entry.after or {}).get("root"))
-        return f"{dst}: copy removed"
+        return _undo_copy(conn, entry, undo_run, src=src, dst=dst, sha=sha, dry_run=dry_run)
     if os.path.lexists(src):
-        raise UndoError(f"{src} is occupied by another file; {dst} left in place")
+        raise UndoError(f"{shown_src} is occupied by another file; {shown_dst} left in place")
     if dry_run:
-        return f"{dst} -> {src}"
+        return f"{shown_dst} -> {shown_src}"
     undo_id = plan(
         conn,
         undo_run,
@@ -592,13 +636,51 @@ def _undo_move(
         after={"method": _move_method(dst, src), "sha256": sha},
         digest=entry.audio_digest,
     )
-    safe_write.move_file(dst, src)
-    with libdb.transaction(conn):
-        record_move(conn, dst, src, copy=False, run_id=undo_run)
-        set_done(conn, undo_id)
-        _mark_undone(conn, entry.id)
+    with _failed_on_error(conn, undo_id):
+        safe_write.move_file(dst, src)
+        with libdb.transaction(conn):
+            record_move(conn, dst, src, copy=False, run_id=undo_run)
+            set_done(conn, undo_id)
+            _mark_undone(conn, entry.id)
     _prune_empty_dirs(dst.parent, (entry.after or {}).get("root"))
-    return f"{dst} -> {src}"
+    return f"{shown_dst} -> {shown_src}"
+
+
+def _undo_copy(
+    conn: sqlite3.Connection,
+    entry: Entry,
+    undo_run: int | None,
+    *,
+    src: Path,
+    dst: Path,
+    sha: str | None,
+    dry_run: bool,
+) -> str:
+    """Remove the copy ``dst`` of ``src`` (journalled as action ``remove``)."""
+    if not src.exists() or _same_inode(src, dst) or file_sha256(src) != sha:
+        raise UndoError(
+            f"{display_path(src)} (the original) is missing or changed; copy {display_path(dst)} kept"
+        )
+    if dry_run:
+        return f"{display_path(dst)}: copy would be removed"
+    undo_id = plan(
+        conn,
+        undo_run,
+        action="remove",
+        path=dst,
+        before={**(entry.after or {}), "entry": entry.id},
+        digest=entry.audio_digest,
+    )
+    with _failed_on_error(conn, undo_id):
+        dst.unlink()
+        safe_write.fsync_dir(dst.parent)
+        safe_write.fault_point("removed")
+        with libdb.transaction(conn):
+            record_removed(conn, dst)
+            set_done(conn, undo_id)
+            _mark_undone(conn, entry.id)
+    _prune_empty_dirs(dst.parent, (entry.after or {}).get("root"))
+    return f"{display_path(dst)}: copy removed"
 
 
 def _move_method(src: Path, dst: Path) -> str:

@@ -14,6 +14,15 @@ Fields of the pattern
 ``year``       the first four characters of the date tag, else "0000"
 =============  ==================================================================
 
+The last segment of the pattern names the file: when it has neither
+``{filename}`` nor ``{ext}``, the original extension (``.mp3``...) is appended, so
+``{genre}/{title}`` gives ``Rock/Song.mp3``, never an extension-less ``Rock/Song``.
+
+Only audio files found under the given paths (symlinked folders followed, like
+classify) that a classify run analysed are organised; a file that is itself a
+symbolic link is not moved (that would break or orphan the link): it is
+reported as skipped.
+
 Every field is sanitised into one safe path component: no ``/`` or ``\\``, no
 control characters, none of ``<>:"|?*`` (Windows/SMB), no leading/trailing dots
 or spaces (so never ``.`` or ``..``), Windows device names get a ``_``, and a
@@ -37,8 +46,15 @@ from pathlib import Path
 from music_reclass.errors import ParameterError, ReclassError
 from music_reclass.library import db as libdb
 from music_reclass.library import journal, safe_write
+from music_reclass.library.db import display_path
 from music_reclass.library.payload import audio_digest, file_sha256
-from music_reclass.library.tags import analysed_files, predicted_genres, read_tags
+from music_reclass.library.tags import (
+    AnalysedFile,
+    analysed_files,
+    predicted_genres,
+    read_tags,
+    require_analysed,
+)
 
 DEFAULT_PATTERN = "{genre}/{artist}/{album}/{filename}"
 FIELDS = ("genre", "artist", "album", "title", "filename", "ext", "year")
@@ -71,8 +87,13 @@ class OrganiseSummary:
         return not self.failed
 
 
+def _name_bytes(text: str) -> int:
+    """Length on disk: UTF-8, undecodable bytes of a file name (surrogates) count once."""
+    return len(os.fsencode(text))
+
+
 def _truncate_utf8(text: str, limit: int) -> str:
-    while len(text.encode("utf-8")) > limit:
+    while _name_bytes(text) > limit:
         text = text[:-1]
     return text
 
@@ -96,16 +117,22 @@ def sanitize_component(value: str | None, *, fallback: str, keep_suffix: bool = 
         text = fallback
     if text.split(".")[0].upper() in _WINDOWS_DEVICES:
         text = "_" + text
-    if len(text.encode("utf-8")) > _MAX_COMPONENT_BYTES:
+    if _name_bytes(text) > _MAX_COMPONENT_BYTES:
         suffix = Path(text).suffix if keep_suffix else ""
-        if len(suffix.encode("utf-8")) > 32:
+        if _name_bytes(suffix) > 32:
             suffix = ""
         stem = text[: len(text) - len(suffix)] if suffix else text
         text = (
-            _truncate_utf8(stem, _MAX_COMPONENT_BYTES - len(suffix.encode("utf-8"))).rstrip(" .")
+            _truncate_utf8(stem, _MAX_COMPONENT_BYTES - _name_bytes(suffix)).rstrip(" .")
             + suffix
         )
     return text
+
+
+def _names_file(segment: str) -> bool:
+    """Does a pattern segment carry the file's extension (``{filename}`` or ``{ext}``)?"""
+    names = {name for _, name, _, _ in string.Formatter().parse(segment) if name}
+    return bool(names & {"filename", "ext"})
 
 
 def check_pattern(pattern: str) -> None:
@@ -133,9 +160,12 @@ def target_for(path: Path, fields: dict, *, into: Path, pattern: str = DEFAULT_P
         "year": "0000",
     }
     parts = []
-    for segment in pattern.replace("\\", "/").split("/"):
-        if not segment:
-            continue
+    segments = [segment for segment in pattern.replace("\\", "/").split("/") if segment]
+    for index, segment in enumerate(segments):
+        if index == len(segments) - 1 and not _names_file(segment):
+            # Keep the extension: players and taggers go by it. Doubled braces
+            # escape it from format().
+            segment += path.suffix.replace("{", "{{").replace("}", "}}")
         values = {
             key: sanitize_component(
                 fields.get(key), fallback=fallbacks[key], keep_suffix=key == "filename"
@@ -150,14 +180,19 @@ def target_for(path: Path, fields: dict, *, into: Path, pattern: str = DEFAULT_P
 
 
 def choose_fields(
-    conn, row, *, min_confidence: float, model_id: str | None = None, normalise=None
+    conn,
+    row: AnalysedFile,
+    *,
+    min_confidence: float,
+    model_id: str | None = None,
+    normalise=None,
 ) -> dict:
     """The pattern fields of one analysed file (see the module docstring)."""
-    path = Path(row["path"])
+    path = row.path
     tags = read_tags(path)
     predicted = predicted_genres(
         conn,
-        row["content_hash"],
+        row.content_hash,
         min_confidence=min_confidence,
         top_k=1,
         model_id=model_id,
@@ -196,6 +231,13 @@ def organise_library(
 ) -> OrganiseSummary:
     """Move (or copy) the analysed files under ``paths`` into ``into`` by ``pattern``.
 
+    Raises
+    ------
+    ParameterError
+        A bad pattern or option, or a path that does not exist.
+    NothingAnalysedError
+        No file under ``paths`` was analysed (no run is started, nothing created).
+
     Parameters
     ----------
     conn : sqlite3.Connection
@@ -205,7 +247,9 @@ def organise_library(
     into : path-like
         The target root (created).
     pattern : str
-        Relative target path with fields (see the module docstring).
+        Relative target path with fields (see the module docstring); the
+        original extension is appended when the last segment has neither
+        ``{filename}`` nor ``{ext}``.
     copy : bool
         Copy instead of move.
     dry_run : bool
@@ -229,31 +273,36 @@ def organise_library(
     if not dry_run:
         for message in journal.repair_interrupted(conn):
             echo(f"repaired: {message}")
+    rows = analysed_files(conn, paths)  # after repair: it may have moved rows
+    require_analysed(rows, paths)
+    if not dry_run:
         into.mkdir(parents=True, exist_ok=True)
         summary.run_id = journal.start_act_run(
             conn,
             "organise",
             {
-                "paths": [str(p) for p in paths],
-                "into": str(into),
+                "paths": [display_path(p) for p in paths],
+                "into": display_path(into),
                 "pattern": pattern,
                 "copy": copy,
                 "min_confidence": min_confidence,
             },
         )
-    rows = analysed_files(conn, paths)
     if not dry_run:
-        safe_write.cleanup_stale_temps({Path(r["path"]).parent for r in rows})
+        safe_write.cleanup_stale_temps({r.path.parent for r in rows})
     taken: set[Path] = set()  # targets chosen in this run (for dry runs and clashes)
     action = "copy" if copy else "move"
     for row in rows:
-        src = Path(row["path"])
+        src = row.path
+        shown = display_path(src)
         try:
-            if not src.is_file():
-                summary.skipped.append(f"{src}: missing")
+            if row.given.is_symlink():  # moving the link's target would orphan the link
+                summary.skipped.append(
+                    f"{display_path(row.given)}: symbolic link (not moved; organise {shown})"
+                )
                 continue
-            if src.is_symlink():  # moving a (relative) link would break it
-                summary.skipped.append(f"{src}: symbolic link (not moved)")
+            if not src.is_file():
+                summary.skipped.append(f"{shown}: missing")
                 continue
             fields = choose_fields(
                 conn, row, min_confidence=min_confidence, model_id=model_id, normalise=normalise
@@ -264,18 +313,21 @@ def organise_library(
                 continue
             target = _free(wanted, taken, on_collision=on_collision)
             if target is None:
-                summary.skipped.append(f"{src}: {wanted} exists (skipped)")
+                summary.skipped.append(f"{shown}: {display_path(wanted)} exists (skipped)")
                 continue
             taken.add(target)
             if dry_run:
                 summary.placed.append((src, target))
-                echo(f"{src} -> {target}")
+                echo(f"{shown} -> {display_path(target)}")
                 continue
             _place(conn, summary, src, target, copy=copy, action=action, into=into)
-            echo(f"{src} -> {target}")
+            echo(f"{shown} -> {display_path(target)}")
         except (ReclassError, OSError) as exc:
-            summary.failed.append(f"{src}: {exc}")
-            echo(f"failed: {src}: {exc}")
+            summary.failed.append(f"{shown}: {exc}")
+            echo(f"failed: {shown}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
+            summary.failed.append(f"{shown}: unexpected {type(exc).__name__}: {exc}")
+            echo(f"failed: {shown}: unexpected {type(exc).__name__}: {exc}")
     if summary.run_id is not None:
         with libdb.transaction(conn):
             libdb.finish_run(conn, summary.run_id, "done" if summary.ok else "failed")
@@ -323,11 +375,12 @@ def _place(
             next_target = _free(target, {target}, on_collision="suffix")
             with libdb.transaction(conn):
                 conn.execute(
-                    "UPDATE journal SET new_path = ? WHERE id = ?", (str(next_target), entry)
+                    "UPDATE journal SET new_path = ? WHERE id = ?",
+                    (libdb.path_to_db(next_target), entry),
                 )
             target = next_target
         except Exception as exc:
-            journal.set_failed(conn, entry, str(exc))
+            journal.set_failed(conn, entry, f"{type(exc).__name__}: {exc}")
             raise
     else:
         journal.set_failed(conn, entry, "target names kept being taken")

@@ -98,7 +98,7 @@ def temp_path_for(path: Path) -> Path:
     name = path.name
     # Keep the extension (mutagen and PyAV look at it) within the name limit.
     budget = _MAX_NAME_BYTES - len(stem.encode())
-    while len(name.encode()) > budget:
+    while len(os.fsencode(name)) > budget:  # bytes on disk (names need not be UTF-8)
         name = name[1:]
     return path.with_name(stem + name)
 
@@ -313,15 +313,47 @@ def _verify_copy(src: Path, dst: Path) -> None:
 # ----------------------------------------------------------------------------- cleanup
 
 
-def _pid_alive(pid: int) -> bool:
+def process_start_time(pid: int) -> int | None:
+    """When process ``pid`` started (clock ticks since boot), or None where unknown.
+
+    Read from ``/proc/<pid>/stat`` (field 22) on Linux; elsewhere None, and
+    :func:`pid_alive` then falls back to the pid alone.
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as fh:
+            stat = fh.read()
+    except OSError:
+        return None
+    # The command name (field 2) may hold spaces and ')': fields follow the last ')'.
+    fields = stat[stat.rfind(b")") + 2 :].split()
+    try:
+        return int(fields[19])  # field 22 counted from 1; fields[0] is field 3
+    except (IndexError, ValueError):
+        return None
+
+
+def pid_alive(pid: int | None, start_time: int | None = None) -> bool:
+    """Is process ``pid`` running, and is it the one that started at ``start_time``?
+
+    A pid is reused after its process exits; when the start time was recorded
+    with it and differs now, the recorded process is dead.
+    """
+    if not pid:
+        return False
     if pid == os.getpid():
-        return True
+        return start_time is None or start_time == process_start_time(pid)
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:
-        return True
+        pass  # exists, owned by someone else
+    except OSError:
+        return False
+    if start_time is not None:
+        now = process_start_time(pid)
+        if now is not None and now != start_time:
+            return False
     return True
 
 
@@ -347,7 +379,7 @@ def cleanup_stale_temps(directories: Iterable[str | os.PathLike]) -> list[Path]:
             if not entry.name.startswith(TEMP_PREFIX) or not entry.is_file(follow_symlinks=False):
                 continue
             pid_text = entry.name[len(TEMP_PREFIX) :].split("-", 1)[0]
-            if pid_text.isdigit() and _pid_alive(int(pid_text)):
+            if pid_text.isdigit() and pid_alive(int(pid_text)):
                 continue
             _remove_quietly(Path(entry.path))
             removed.append(Path(entry.path))

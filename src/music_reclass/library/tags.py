@@ -52,11 +52,12 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import functools
 import logging
 import os
 import struct
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import mutagen
@@ -71,6 +72,7 @@ from mutagen.wave import WAVE
 
 from music_reclass.errors import ParameterError, ReclassError
 from music_reclass.library import safe_write
+from music_reclass.library.db import display_path, path_to_db
 
 log = logging.getLogger(__name__)
 
@@ -113,7 +115,7 @@ class TagChange:
 
     def describe(self) -> str:
         """``"path: GENRE 'Rock' -> 'Jazz; Blues'"`` (the dry-run line)."""
-        return f"{self.path}: GENRE {_quote(self.before_genres)} -> {_quote(self.after_genres)}"
+        return f"{display_path(self.path)}: GENRE {_quote(self.before_genres)} -> {_quote(self.after_genres)}"
 
 
 def _quote(genres: Sequence[str]) -> str:
@@ -509,6 +511,20 @@ def _iff_trailer_set_aside(path: Path, fmt: str) -> Iterator[IffLayout]:
 # ----------------------------------------------------------------------------- writing
 
 
+def _mutagen_errors_as_tag_errors(write):
+    """Decorator: a mutagen failure while writing becomes a :class:`TagError` for that file."""
+
+    @functools.wraps(write)
+    def wrapped(path: Path, *args, **kwargs):
+        try:
+            return write(path, *args, **kwargs)
+        except mutagen.MutagenError as exc:
+            raise TagError(f"{display_path(path)}: cannot write tags ({exc})") from exc
+
+    return wrapped
+
+
+@_mutagen_errors_as_tag_errors
 def _set_genres_in_place(path: Path, genres: list[str]) -> None:
     """Write ``genres`` into ``path`` directly (only ever called on a temp copy)."""
     audio, scheme, fmt = _open(path)
@@ -554,6 +570,7 @@ def _set_genres_in_place(path: Path, genres: list[str]) -> None:
     audio.save()
 
 
+@_mutagen_errors_as_tag_errors
 def _restore_in_place(path: Path, state: dict) -> None:
     """Write a :func:`genre_state` back into ``path`` (only ever a temp copy)."""
     audio, scheme, fmt = _open(path)
@@ -642,6 +659,7 @@ def write_genres(
     *,
     mode: str = "replace",
     dry_run: bool = False,
+    expected_before: dict | None = None,
 ) -> TagChange:
     """Write genre tags to ``path`` safely (copy, modify, verify, atomic replace).
 
@@ -655,6 +673,9 @@ def write_genres(
         See :func:`merge_genres`.
     dry_run : bool
         Compute the change without writing.
+    expected_before : dict, optional
+        The :func:`genre_state` the caller planned (and journalled) the change
+        from. When the file's tags differ from it now, nothing is written.
 
     Returns
     -------
@@ -667,10 +688,13 @@ def write_genres(
     TagError
         Unsupported format, unreadable tags, a WAV/AIFF chunk layout that
         cannot take a tag safely (the message says why; see the module notes),
-        or the verification failed. The original file is then untouched.
+        or the verification failed, or the tags are not ``expected_before``.
+        The original file is then untouched.
     """
     path = Path(path)
     before, current, wanted = plan_genres(path, genres, mode=mode)
+    if expected_before is not None and before != expected_before:
+        raise TagError(f"{display_path(path)}: tags changed since planning; not written")
     if wanted == current:
         return TagChange(path, before, before, current, current)
     if before["format"] in _IFF:
@@ -683,7 +707,14 @@ def write_genres(
         if got != wanted:
             raise TagError(f"{path}: wrote genres {wanted!r} but read back {got!r}")
 
-    safe_write.modify_file(path, lambda tmp: _set_genres_in_place(tmp, wanted), verify=verify)
+    def modify(tmp: Path) -> None:
+        # The copy is what replaces the original (modify_file refuses if the original
+        # changes after the copy): check the state the change was planned from on it.
+        if expected_before is not None and genre_state(tmp) != expected_before:
+            raise TagError(f"{display_path(path)}: tags changed since planning; not written")
+        _set_genres_in_place(tmp, wanted)
+
+    safe_write.modify_file(path, modify, verify=verify)
     after = genre_state(path)
     return TagChange(path, before, after, current, genres_of_state(after))
 
@@ -785,17 +816,79 @@ def predicted_genres(
     return out[:top_k] if top_k else out
 
 
-def analysed_files(conn, paths: Sequence[str | os.PathLike]) -> list:
-    """``files`` rows with status ok whose path is under one of ``paths``."""
-    roots = [Path(p).resolve() for p in paths]
-    rows = conn.execute(
-        "SELECT path, content_hash, size FROM files WHERE status = 'ok' ORDER BY path"
-    ).fetchall()
-    return [
-        r
-        for r in rows
-        if any(Path(r["path"]) == root or Path(r["path"]).is_relative_to(root) for root in roots)
-    ]
+class NothingAnalysedError(ReclassError):
+    """No file under the given paths has a successful classify analysis.
+
+    ``audio_found`` is False when there is no audio file under the paths at all
+    (e.g. a folder already organised away): nothing to do rather than a mistake.
+    """
+
+    code = "nothing-analysed"
+
+    def __init__(self, message: str, *, audio_found: bool = True) -> None:
+        super().__init__(message)
+        self.audio_found = audio_found
+
+
+@dataclass(frozen=True)
+class AnalysedFile:
+    """A file to act on: found by walking the given paths, known to the library."""
+
+    given: Path  # as reached under the given paths (may be, or lie under, a symlink)
+    path: Path  # resolved: the ``files.path`` key (classify stores resolved paths)
+    content_hash: str
+    size: int | None
+
+
+def analysed_files(conn, paths: Sequence[str | os.PathLike]) -> list[AnalysedFile]:
+    """The analysed audio files under ``paths`` (walked like classify walks them).
+
+    Every audio file found under ``paths`` (symlinked files and folders
+    followed) is resolved and looked up in ``files`` (status ok); files never
+    analysed are left out. A file reached twice is listed once.
+
+    Raises
+    ------
+    ParameterError
+        A path does not exist.
+    """
+    from music_reclass.audio.discover import iter_candidates
+
+    for given in paths:
+        if not os.path.exists(given):
+            raise ParameterError(f"no such file or folder: {display_path(given)}")
+    found: dict[Path, AnalysedFile] = {}
+    for candidate in iter_candidates(list(paths)):
+        if candidate.kind != "audio":
+            continue
+        resolved = Path(os.path.realpath(candidate.path))
+        if resolved in found:
+            # Reached both through a symlinked file and as itself: keep the file itself
+            # (organise does not move a file reached only through a link to it).
+            if found[resolved].given.is_symlink() and not candidate.path.is_symlink():
+                found[resolved] = replace(found[resolved], given=candidate.path)
+            continue
+        row = conn.execute(
+            "SELECT content_hash, size FROM files WHERE path = ? AND status = 'ok'",
+            (path_to_db(resolved),),
+        ).fetchone()
+        if row is not None:
+            found[resolved] = AnalysedFile(candidate.path, resolved, row[0], row[1])
+    return list(found.values())
+
+
+def require_analysed(found: Sequence[AnalysedFile], paths: Sequence[str | os.PathLike]) -> None:
+    """Raise :class:`NothingAnalysedError` when ``found`` is empty (before any run starts)."""
+    from music_reclass.audio.discover import iter_candidates
+
+    if found:
+        return
+    shown = " ".join(display_path(p) for p in paths)
+    if not any(c.kind == "audio" for c in iter_candidates(list(paths))):
+        raise NothingAnalysedError(f"no audio files under {shown}", audio_found=False)
+    raise NothingAnalysedError(
+        f"nothing analysed under {shown}: run `reclass classify {shown}` first"
+    )
 
 
 def tag_library(
@@ -847,18 +940,19 @@ def tag_library(
     merge_genres([], [], mode=mode)  # validates mode
     echo = echo or (lambda line: None)
     normalise = normalise or _default_normaliser()
-    rows = analysed_files(conn, paths)
     summary = TagRunSummary(run_id=None)
     if not dry_run:
         for message in journal.repair_interrupted(conn):
             echo(f"repaired: {message}")
-        safe_write.cleanup_stale_temps({Path(r["path"]).parent for r in rows})
-        rows = analysed_files(conn, paths)  # repair may have moved rows
+    rows = analysed_files(conn, paths)  # after repair: it may have moved rows
+    require_analysed(rows, paths)
+    if not dry_run:
+        safe_write.cleanup_stale_temps({r.path.parent for r in rows})
         summary.run_id = journal.start_act_run(
             conn,
             "tag",
             {
-                "paths": [str(p) for p in paths],
+                "paths": [display_path(p) for p in paths],
                 "min_confidence": min_confidence,
                 "top_k": top_k,
                 "mode": mode,
@@ -866,20 +960,21 @@ def tag_library(
             },
         )
     for row in rows:
-        path = Path(row["path"])
+        path = row.path
+        shown = display_path(path)
         try:
             if (
                 not path.is_file()
-                or path.stat().st_size != row["size"]
-                or journal.content_hash(path) != row["content_hash"]
+                or path.stat().st_size != row.size
+                or journal.content_hash(path) != row.content_hash
             ):
-                summary.skipped.append(f"{path}: changed or missing since it was analysed")
+                summary.skipped.append(f"{shown}: changed or missing since it was analysed")
                 continue
             genres = [
                 g
                 for g, _ in predicted_genres(
                     conn,
-                    row["content_hash"],
+                    row.content_hash,
                     min_confidence=min_confidence,
                     top_k=top_k,
                     model_id=model_id,
@@ -887,7 +982,7 @@ def tag_library(
                 )
             ]
             if not genres:
-                summary.skipped.append(f"{path}: no genre with confidence >= {min_confidence}")
+                summary.skipped.append(f"{shown}: no genre with confidence >= {min_confidence}")
                 continue
             before, current, wanted = plan_genres(path, genres, mode=mode)
             if wanted == current:
@@ -910,13 +1005,11 @@ def tag_library(
                 digest=audio_digest(path),
             )
             try:
-                change = write_genres(path, genres, mode=mode)
-                if change.before != before:
-                    raise TagError(f"{path}: tags changed while planning")
+                change = write_genres(path, genres, mode=mode, expected_before=before)
             except BaseException as exc:
                 if not isinstance(exc, Exception):
                     raise  # KeyboardInterrupt: repair settles the planned row next time
-                journal.set_failed(conn, entry, str(exc))
+                journal.set_failed(conn, entry, f"{type(exc).__name__}: {exc}")
                 raise
             from music_reclass.library import db as libdb
 
@@ -924,7 +1017,7 @@ def tag_library(
                 journal.record_retag(
                     conn,
                     path,
-                    old_hash=row["content_hash"],
+                    old_hash=row.content_hash,
                     run_id=summary.run_id,
                     genres=change.after_genres,
                 )
@@ -933,8 +1026,11 @@ def tag_library(
             summary.changes.append(change)
             echo(change.describe())
         except (ReclassError, OSError) as exc:
-            summary.failed.append(f"{path}: {exc}")
-            echo(f"failed: {path}: {exc}")
+            summary.failed.append(f"{shown}: {exc}")
+            echo(f"failed: {shown}: {exc}")
+        except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
+            summary.failed.append(f"{shown}: unexpected {type(exc).__name__}: {exc}")
+            echo(f"failed: {shown}: unexpected {type(exc).__name__}: {exc}")
     if summary.run_id is not None:
         from music_reclass.library import db as libdb
 
