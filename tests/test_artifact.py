@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 
 import numpy as np
 import pytest
@@ -10,7 +11,10 @@ import pytest
 from music_reclass.errors import FeatureMismatchError, ModelError, ParameterError
 from music_reclass.models.artifact import (
     FORMAT_VERSION,
+    LibraryVersionWarning,
     ModelArtifact,
+    compare_library_versions,
+    library_versions,
     load_model,
     save_model,
     sha256_file,
@@ -118,3 +122,37 @@ def test_other_heads_round_trip(tmp_path, name):
     save_model(ModelArtifact(head, {"name": name, "feature": dict(FEATURE)}), tmp_path / f"{name}.joblib")
     loaded = load_model(tmp_path / f"{name}.joblib")
     np.testing.assert_allclose(loaded.predict_proba(X), head.predict_proba(X), atol=1e-7)
+
+
+def _with_sidecar_versions(path, **versions):
+    side = sidecar_path(path)
+    meta = json.loads(side.read_text())
+    meta["versions"].update(versions)
+    side.write_text(json.dumps(meta))
+
+
+def test_other_library_major_minor_warns(tmp_path, trained):
+    artifact, _ = trained
+    path = tmp_path / "toy.joblib"
+    save_model(artifact, path)
+    installed = library_versions()["sklearn"]
+    major, minor = installed.split(".")[:2]
+    # another patch release of the same major.minor: trusted, no warning
+    _with_sidecar_versions(path, sklearn=f"{major}.{minor}.999")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert load_model(path).version_mismatches == []
+    _with_sidecar_versions(path, sklearn=f"{major}.{int(minor) + 1}.0")
+    with pytest.warns(LibraryVersionWarning, match="scikit-learn"):
+        loaded = load_model(path)
+    assert loaded.version_mismatches == [
+        f"scikit-learn {major}.{int(minor) + 1}.0 (model) != {installed} (installed)"]
+
+
+def test_compare_library_versions():
+    assert compare_library_versions({"sklearn": "1.5.2", "xgboost": "2.1.0"},
+                                    {"sklearn": "1.5.0", "xgboost": "3.0.1"}) == [
+        "xgboost 2.1.0 (model) != 3.0.1 (installed)"]
+    # a library unknown on either side is not compared; torch/numpy are not pickled
+    assert compare_library_versions({"sklearn": None, "torch": "1.0"},
+                                    {"sklearn": "1.5.0", "torch": "2.0"}) == []

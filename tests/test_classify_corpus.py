@@ -40,6 +40,7 @@ from pathlib import Path
 import pytest
 
 from malformed_corpus import CorpusItem, build_corpus, run_corpus
+from music_reclass.library.db import path_from_db
 
 
 @dataclass(frozen=True)
@@ -195,14 +196,13 @@ def test_errors_carry_a_one_line_reason_and_a_code(runs: CorpusRuns):
 
 def _files_table(db: Path) -> dict[str, tuple[str, str | None]]:
     conn = sqlite3.connect(db)
-    # a name that is not UTF-8 is stored as its bytes: read it back as os.fsdecode does
-    conn.text_factory = lambda raw: raw.decode("utf-8", "surrogateescape")
     try:
         assert conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
         rows = conn.execute("SELECT path, status, error_code FROM files").fetchall()
     finally:
         conn.close()
-    return {path: (status, code) for path, status, code in rows}
+    # a name that is not UTF-8 is stored as its raw bytes (a BLOB): db.path_from_db
+    return {path_from_db(path): (status, code) for path, status, code in rows}
 
 
 def test_database_holds_every_reported_file_with_its_status(runs: CorpusRuns):

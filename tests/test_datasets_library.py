@@ -10,7 +10,7 @@ import soundfile as sf
 from mutagen.flac import FLAC
 
 from music_reclass.datasets import load_dataset
-from music_reclass.datasets.library import _minimal_tags, load_library
+from music_reclass.datasets.library import load_library
 from music_reclass.errors import ParameterError
 
 SR = 8000
@@ -112,10 +112,16 @@ def test_bad_arguments(tmp_path, library):
         load_library(library, taxonomy="no-such-taxonomy")
 
 
-def test_minimal_mutagen_fallback(tmp_path):
-    path = write_flac(tmp_path / "x.flac", genre="Blues", artist="Someone", title="T")
-    tags = _minimal_tags(path)
-    assert (tags.title, tags.artist, tags.genres) == ("T", "Someone", ["Blues"])
-    junk = tmp_path / "junk.flac"
-    junk.write_bytes(b"fLaC" + b"\x00" * 10)
-    assert _minimal_tags(junk).warnings
+def test_files_are_found_like_classify_finds_them(tmp_path):
+    root = tmp_path / "Music"
+    write_flac(root / "Jazz" / "ok.flac", genre="Jazz")
+    # an audio extension on something else: a problem, not a track (classify says the same)
+    (root / "Jazz" / "fake.mp3").write_text("not music at all\n" * 20)
+    (root / "Jazz" / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0" + b"\x00" * 64)
+    write_flac(root / ".hidden" / "x.flac", genre="Jazz")
+    (root / "Jazz" / "dangling.flac").symlink_to(tmp_path / "nowhere.flac")
+    dataset = load_library(root)
+    assert [t.track_id for t in dataset.tracks] == ["Jazz/ok.flac"]
+    report = dataset.validate()
+    errors = {p.track_id: p.code for p in report.errors}
+    assert errors == {"Jazz/fake.mp3": "not-audio", "Jazz/dangling.flac": "unreadable"}

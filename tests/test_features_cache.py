@@ -121,7 +121,7 @@ def test_extract_many_caches_by_content(clips, tmp_path):
     log = tmp_path / "calls.log"
     extractor = LevelExtractor("1", calls_log=str(log))
     cache = FeatureCache(tmp_path / "cache")
-    first = extract_many(clips, extractor, n_jobs=1, cache=cache, progress=False)
+    first = extract_many(clips, extractor, n_jobs=1, cache=cache)
     assert first.errors == {} and first.ok_paths == clips and first.n_cached == 0
     assert first.X.shape == (4, 3) and first.X.dtype == np.float32
     np.testing.assert_allclose(
@@ -129,27 +129,44 @@ def test_extract_many_caches_by_content(clips, tmp_path):
     )
     assert count_calls(log) == 4
 
-    second = extract_many(clips, extractor, n_jobs=1, cache=cache, progress=False)
+    second = extract_many(clips, extractor, n_jobs=1, cache=cache)
     assert second.n_cached == 4 and count_calls(log) == 4  # all hits: no new extraction
     np.testing.assert_array_equal(second.X, first.X)
 
     # a moved copy has the same content: still a hit
     moved = str(tmp_path / "moved.wav")
     shutil.copy(clips[0], moved)
-    third = extract_many([moved], extractor, n_jobs=1, cache=cache, progress=False)
+    third = extract_many([moved], extractor, n_jobs=1, cache=cache)
     assert third.n_cached == 1 and count_calls(log) == 4
 
     # a new version misses and recomputes
     bumped = LevelExtractor("2", calls_log=str(log))
-    fourth = extract_many(clips, bumped, n_jobs=1, cache=cache, progress=False)
+    fourth = extract_many(clips, bumped, n_jobs=1, cache=cache)
     assert fourth.n_cached == 0 and count_calls(log) == 8
+
+
+def test_extract_many_reports_progress_and_draws_nothing(clips, tmp_path, capsys):
+    calls: list[tuple[int, int]] = []
+    extract_many([*clips[:2], clips[0]], LevelExtractor(), n_jobs=1, cache=False,
+                 on_progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(0, 2), (1, 2), (2, 2)]  # duplicates analysed and counted once
+    assert capsys.readouterr() == ("", "")  # the features layer has no terminal UI
+
+
+def test_features_layer_does_not_import_rich():
+    import subprocess
+    import sys
+
+    code = ("import sys, music_reclass.features, music_reclass.features.extract; "
+            "sys.exit('rich' in sys.modules)")
+    assert subprocess.run([sys.executable, "-c", code], timeout=120).returncode == 0
 
 
 def test_extract_many_without_cache_recomputes(clips, tmp_path):
     log = tmp_path / "calls.log"
     extractor = LevelExtractor("1", calls_log=str(log))
     for _ in range(2):
-        result = extract_many(clips[:2], extractor, n_jobs=1, cache=False, progress=False)
+        result = extract_many(clips[:2], extractor, n_jobs=1, cache=False)
         assert result.n_cached == 0
     assert count_calls(log) == 4
     assert not (paths.cache_dir() / "features" / "test-level").exists()
@@ -161,7 +178,7 @@ def test_extract_many_collects_errors_and_keeps_order(clips, tmp_path):
     missing = tmp_path / "missing.wav"
     short = write_tone(tmp_path / "short.wav", 440.0, seconds=0.01)
     inputs = [clips[2], str(not_audio), clips[0], str(missing), clips[0], str(short)]
-    result = extract_many(inputs, LevelExtractor(), n_jobs=1, cache=False, progress=False)
+    result = extract_many(inputs, LevelExtractor(), n_jobs=1, cache=False)
     assert result.ok_paths == [clips[2], clips[0]]  # input order, duplicates once
     assert result.X.shape == (2, 3)
     assert set(result.errors) == {str(not_audio), str(missing), str(short)}
@@ -170,7 +187,7 @@ def test_extract_many_collects_errors_and_keeps_order(clips, tmp_path):
 
 
 def test_extract_many_empty_input_and_bad_arguments():
-    result = extract_many([], LevelExtractor(), progress=False)
+    result = extract_many([], LevelExtractor())
     assert result.X.shape == (0, 3) and result.ok_paths == [] and result.errors == {}
     with pytest.raises(ParameterError):
         extract_many([], LevelExtractor(), n_jobs=0)
@@ -181,15 +198,18 @@ def test_extract_many_empty_input_and_bad_arguments():
 def test_extract_many_parallel_equals_serial(tmp_path, clips):
     # the real gtzan58 in two spawned worker processes, through the cache
     extractor = get_extractor("gtzan58")
-    serial = extract_many(clips, extractor, n_jobs=1, cache=False, progress=False)
+    serial = extract_many(clips, extractor, n_jobs=1, cache=False)
     cache = FeatureCache(tmp_path / "cache")
-    parallel = extract_many(clips, extractor, n_jobs=2, cache=cache, progress=True)
+    calls: list[tuple[int, int]] = []
+    parallel = extract_many(clips, extractor, n_jobs=2, cache=cache,
+                            on_progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(i, len(clips)) for i in range(len(clips) + 1)]
     assert parallel.errors == {} == serial.errors
     assert parallel.ok_paths == serial.ok_paths == clips
     np.testing.assert_array_equal(parallel.X, serial.X)
     assert parallel.n_cached == 0
     assert len(list((tmp_path / "cache" / "gtzan58").rglob("*.npy"))) == len(clips)
-    again = extract_many(clips, extractor, n_jobs=2, cache=cache, progress=False)
+    again = extract_many(clips, extractor, n_jobs=2, cache=cache)
     assert again.n_cached == len(clips)
     np.testing.assert_array_equal(again.X, serial.X)
 
@@ -210,7 +230,7 @@ def test_extract_many_survives_a_dying_worker(clips, tmp_path):
     # more files than the 8 kept in flight by 2 workers, so some wait in the queue
     more = [str(write_tone(tmp_path / f"more{i}.wav", 300.0 + i)) for i in range(8)]
     inputs = [clips[0], crash, *clips[1:], *more]
-    result = extract_many(inputs, CrashingExtractor(), n_jobs=2, cache=False, progress=False)
+    result = extract_many(inputs, CrashingExtractor(), n_jobs=2, cache=False)
     # only the culprit fails: the files in flight with it are retried, the queue goes on
     assert list(result.errors) == [crash]
     assert result.errors[crash].startswith("crashed:")
@@ -223,7 +243,7 @@ def test_extract_many_with_dask(clips, tmp_path):
     from dask.distributed import Client, LocalCluster
 
     extractor = LevelExtractor()
-    serial = extract_many(clips, extractor, n_jobs=1, cache=False, progress=False)
+    serial = extract_many(clips, extractor, n_jobs=1, cache=False)
     with (
         LocalCluster(n_workers=1, processes=False, dashboard_address=None) as cluster,
         Client(cluster) as client,
@@ -232,7 +252,6 @@ def test_extract_many_with_dask(clips, tmp_path):
             clips + [str(tmp_path / "missing.wav")],
             extractor,
             cache=FeatureCache(tmp_path / "cache"),
-            progress=False,
             dask_client=client,
         )
     assert result.ok_paths == clips and list(result.errors) == [str(tmp_path / "missing.wav")]
@@ -250,7 +269,20 @@ def test_default_n_jobs_is_cpu_count(monkeypatch, clips):
 
     monkeypatch.setattr(extract_module.os, "cpu_count", lambda: 3)
     monkeypatch.setattr(extract_module, "_iter_pool", fake_pool)
-    result = extract_many(clips, LevelExtractor(), cache=False, progress=False)
+    result = extract_many(clips, LevelExtractor(), cache=False)
     assert seen["n_jobs"] == 3
     # files the pool never answered for are reported, not silently dropped
     assert list(result.errors) == clips and result.X.shape == (0, 3)
+
+
+def test_cli_progress_callback_drives_extract_many(clips):
+    from music_reclass.cli.output import progress_callback
+
+    with progress_callback("features", enabled=False) as callback:
+        assert callback is None
+    with progress_callback("features", enabled=True) as callback:
+        result = extract_many(clips[:2], LevelExtractor(), n_jobs=1, cache=False,
+                              on_progress=callback)
+        callback(0, 1)  # a second batch starts a new bar
+        callback(1, 1)
+    assert result.ok_paths == clips[:2]

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import json
+import os
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 
@@ -124,3 +129,76 @@ def test_list_runs_counts(conn):
     assert [(r["id"], r["status"]) for r in runs] == [(second, "running"), (first, "interrupted")]
     assert runs[0]["files"] == {"ok": 1} and runs[1]["files"] == {}
     assert len(store.list_runs(conn, limit=1)) == 1
+
+
+LATIN1_NAME = os.fsdecode(b"/m/caf\xe9.wav")  # not valid UTF-8: a lone surrogate in Python
+
+
+def test_undecodable_file_name_round_trips(conn):
+    run_id = _run(conn)
+    _ok(conn, LATIN1_NAME, "h9", [("jazz", 0.9)], run_id=run_id)
+    _ok(conn, "/m/b.flac", "h9", [("jazz", 0.9)], run_id=run_id)
+    assert store.lookup_file(conn, LATIN1_NAME) == store.FileRow(LATIN1_NAME, "h9", 10, 20, "ok")
+    assert [row["path"] for row in store.list_files(conn)] == ["/m/b.flac", LATIN1_NAME]
+    assert [row["path"] for row in store.list_files(conn, under="/m")] == ["/m/b.flac",
+                                                                          LATIN1_NAME]
+    assert store.list_files(conn, under="/other") == []
+    details = store.file_details(conn, LATIN1_NAME)
+    assert details["path"] == LATIN1_NAME and details["same_content"] == ["/m/b.flac"]
+    assert store.file_details(conn, "/m/b.flac")["same_content"] == [LATIN1_NAME]
+
+
+# ----------------------------------------------------------------------------- reclass list/show
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    # a real UTF-8 stdout: a lone surrogate written as text would raise UnicodeEncodeError
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "1000"}
+    return subprocess.run([sys.executable, "-m", "music_reclass.cli.main", *args],
+                          env=env, capture_output=True, timeout=120)
+
+
+@pytest.fixture
+def library_with_odd_names(tmp_path):
+    """A DB holding one existing file with a latin-1 name and one vanished file."""
+    folder = os.fsencode(tmp_path)
+    odd = os.fsdecode(folder + b"/caf\xe9.wav")
+    with open(odd, "wb") as handle:
+        handle.write(b"RIFF")
+    gone = os.fsdecode(folder + b"/gone.wav")
+    db_path = tmp_path / "lib.sqlite"
+    connection = libdb.connect(db_path)
+    run_id = _run(connection)
+    _ok(connection, odd, "h1", [("jazz", 0.9)], run_id=run_id)
+    _ok(connection, gone, "h2", [("rock", 0.8)], run_id=run_id)
+    connection.close()
+    return db_path, odd, gone
+
+
+def test_list_and_show_undecodable_names(library_with_odd_names):
+    db_path, odd, gone = library_with_odd_names
+    done = _cli("list", "--db", str(db_path))
+    assert done.returncode == 0, done.stderr
+    text = done.stdout.decode("utf-8")  # valid UTF-8: the odd byte shown escaped
+    assert "caf\\xe9.wav" in text and "jazz" in text
+    done = _cli("list", "--db", str(db_path), "--json")
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
+    assert [r["path"] for r in records] == [odd, gone]  # \udcXX escapes round-trip
+    done = _cli("show", odd, "--db", str(db_path))
+    assert done.returncode == 0, done.stderr
+    assert "caf\\xe9.wav" in done.stdout.decode("utf-8")
+    done = _cli("show", odd, "--db", str(db_path), "--json")
+    assert json.loads(done.stdout)["path"] == odd
+
+
+def test_list_marks_and_filters_missing_files(library_with_odd_names):
+    db_path, odd, gone = library_with_odd_names
+    done = _cli("list", "--db", str(db_path), "--json")
+    missing = {r["path"]: r["missing"] for r in map(json.loads, done.stdout.splitlines())}
+    assert missing == {odd: False, gone: True}
+    done = _cli("list", "--db", str(db_path), "--missing", "--json")
+    assert [json.loads(line)["path"] for line in done.stdout.splitlines()] == [gone]
+    done = _cli("list", "--db", str(db_path), "--missing")
+    text = done.stdout.decode("utf-8")
+    assert "gone.wav" in text and "missing (ok)" in text and "caf" not in text

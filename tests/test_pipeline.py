@@ -8,7 +8,12 @@ they are not available.
 
 from __future__ import annotations
 
+import csv
+import io
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -219,10 +224,9 @@ def test_load_classifier_arguments(tmp_path):
 
 @pytest.fixture(scope="module")
 def real_nets() -> dict:
-    musicnn = pytest.importorskip("music_reclass.models.musicnn")
-    if not hasattr(musicnn, "load_musicnn"):
-        pytest.skip("the musicnn port is not available")
     import torch
+
+    from music_reclass.models import musicnn
 
     torch.set_num_threads(1)
     return {name: musicnn.load_musicnn(name) for name in ("MSD_musicnn", "MTT_musicnn")}
@@ -288,7 +292,6 @@ def test_pipeline_reproduces_the_original_musicnn_tags_and_genres(shared_dir, re
 
 @pytest.mark.shared
 def test_predict_file_on_gtzan_dev_clips(shared_dir, real_nets):
-    pytest.importorskip("music_reclass.audio.excerpt")
     classifier = MusicnnTagClassifier("gtzan", nets=real_nets)
     root = shared_dir / "audio" / "gtzan-dev"
     for clip, (wanted, n) in REFERENCE_TOP.items():
@@ -305,9 +308,9 @@ def test_predict_file_on_gtzan_dev_clips(shared_dir, real_nets):
 @pytest.fixture
 def trained_model_file(tmp_path, real_nets) -> Path:
     """A tiny logistic-regression head on the real musicnn embedding, saved with its sidecar."""
-    features = pytest.importorskip("music_reclass.features")
-    artifact = pytest.importorskip("music_reclass.models.artifact")
-    heads = pytest.importorskip("music_reclass.models.heads")
+    from music_reclass import features
+    from music_reclass.models import artifact, heads
+
     extractor = features.get_extractor("musicnn")
     low = np.stack(
         [
@@ -368,3 +371,35 @@ def test_trained_model_with_changed_features_or_file_is_refused(trained_model_fi
     trained_model_file.write_bytes(trained_model_file.read_bytes() + b"x")
     with pytest.raises(ModelError, match="sha256"):
         load_classifier(trained_model_file)
+
+
+# --------------------------------------------------------------------------- undecodable names
+
+
+def _classify_cli(*args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONIOENCODING": "utf-8", "COLUMNS": "1000"}
+    return subprocess.run([sys.executable, "-m", "music_reclass.cli.main", "classify", *args],
+                          env=env, capture_output=True, timeout=300)
+
+
+def test_classify_a_file_name_that_is_not_utf8(tmp_path):
+    """A latin-1 name is classified, recorded and printed in every output format."""
+    import soundfile as sf
+
+    folder = tmp_path / "music"
+    folder.mkdir()
+    name = os.fsdecode(os.fsencode(folder) + b"/caf\xe9.wav")
+    sf.write(folder / "plain.wav", tone(4.0, 330.0), SR)  # soundfile cannot open such names
+    os.rename(folder / "plain.wav", name)
+    db_path = str(tmp_path / "lib.sqlite")
+    done = _classify_cli(str(folder), "--db", db_path, "--jobs", "0", "--json")
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    (record,) = [json.loads(line) for line in done.stdout.decode("utf-8").splitlines()]
+    assert record["path"] == name and record["status"] == "ok"  # \udce9 round-trips
+    done = _classify_cli(str(folder), "--db", db_path, "--jobs", "0", "--csv")
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    rows = list(csv.reader(io.StringIO(done.stdout.decode("utf-8"))))  # valid UTF-8
+    assert rows[1][:2] == [os.fsencode(name).decode("utf-8", "backslashreplace"), "ok"]
+    done = _classify_cli(str(folder), "--db", db_path, "--jobs", "0")
+    assert done.returncode == 0, done.stderr.decode("utf-8", "replace")
+    assert "caf\\xe9.wav" in done.stdout.decode("utf-8")

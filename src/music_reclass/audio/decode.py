@@ -38,6 +38,7 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from music_reclass.audio.discover import special_file_kind
 from music_reclass.audio.probe import describe_content, sniff_format
 from music_reclass.errors import (
     AudioError,
@@ -571,19 +572,9 @@ def _check_file(path: Path) -> None:
     if stat.S_ISDIR(info.st_mode):
         raise UnreadableFileError("is a directory")
     if not stat.S_ISREG(info.st_mode):
-        raise UnreadableFileError(f"not a regular file ({_file_kind(info.st_mode)})")
+        raise UnreadableFileError(f"not a regular file ({special_file_kind(info.st_mode)})")
     if info.st_size == 0:
         raise CorruptAudioError("empty file")
-
-
-def _file_kind(mode: int) -> str:
-    if stat.S_ISFIFO(mode):
-        return "fifo"
-    if stat.S_ISSOCK(mode):
-        return "socket"
-    if stat.S_ISCHR(mode) or stat.S_ISBLK(mode):
-        return "device"
-    return "special file"
 
 
 def open_audio(path: str | os.PathLike) -> AudioReader:

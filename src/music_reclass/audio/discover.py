@@ -28,8 +28,8 @@ from typing import Literal
 
 from music_reclass.audio.probe import describe_content, sniff_format
 
-__all__ = ["Candidate", "iter_candidates", "AUDIO_EXTENSIONS", "IGNORED_EXTENSIONS",
-           "IGNORED_NAMES"]
+__all__ = ["Candidate", "iter_candidates", "special_file_kind", "AUDIO_EXTENSIONS",
+           "IGNORED_EXTENSIONS", "IGNORED_NAMES"]
 
 #: Extensions that claim audio: a non-audio file with one of these is an error.
 AUDIO_EXTENSIONS = frozenset({
@@ -132,7 +132,7 @@ def _walk(path: Path, follow_symlinks: bool, visited: set[tuple[int, int]],
     elif stat.S_ISREG(info.st_mode):
         yield _classify_file(path, info)
     else:
-        yield Candidate(path, "error", f"not a regular file ({_special_kind(info.st_mode)})")
+        yield Candidate(path, "error", f"not a regular file ({special_file_kind(info.st_mode)})")
 
 
 def _walk_dir(path: Path, info: os.stat_result, follow_symlinks: bool,
@@ -185,7 +185,8 @@ def _is_hidden(name: str) -> bool:
     return name.startswith(".")
 
 
-def _special_kind(mode: int) -> str:
+def special_file_kind(mode: int) -> str:
+    """``"fifo"``, ``"socket"``, ``"device"`` or ``"special file"``: what a non-regular file is."""
     if stat.S_ISFIFO(mode):
         return "fifo"
     if stat.S_ISSOCK(mode):

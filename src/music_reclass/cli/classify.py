@@ -27,6 +27,7 @@ from music_reclass.cli.output import (
     format_duration,
     format_genres,
     key_value_table,
+    progress_bar,
     stderr_console,
     stdout_console,
     write_json_line,
@@ -84,28 +85,7 @@ def _sigterm_as_interrupt():
 
 
 def _progress(total: int, enabled: bool):
-    if not enabled:
-        return nullcontext(None)
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    return Progress(
-        TextColumn("classifying"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TextColumn("ETA"),
-        TimeRemainingColumn(),
-        console=stderr_console(),
-        transient=True,
-        redirect_stdout=True,
-    )
+    return progress_bar("classifying") if enabled else nullcontext(None)
 
 
 CSV_HEADER_FIXED = ("path", "status")
@@ -119,7 +99,8 @@ def _csv_header(top_k: int) -> list[str]:
 
 
 def _csv_row(record: dict[str, Any], top_k: int) -> list[Any]:
-    row: list[Any] = [record["path"], record["status"]]
+    # valid UTF-8 whatever the name: undecodable bytes as \xNN (JSON is the lossless form)
+    row: list[Any] = [libdb.display_path(record["path"]), record["status"]]
     genres = record["genres"]
     for i in range(top_k):
         if i < len(genres):
@@ -171,9 +152,18 @@ def classify_command(
         None, "--db", help="Library database (default: RECLASS_DB or the data dir)."
     ),
     json_output: bool = typer.Option(
-        False, "--json", help="JSON Lines on stdout: one object per file as it finishes."
+        False,
+        "--json",
+        help=(
+            "JSON Lines on stdout: one object per file as it finishes. Names that are not "
+            "valid UTF-8 hold \\udcNN escapes (os.fsencode of the string gives the bytes)."
+        ),
     ),
-    csv_output: bool = typer.Option(False, "--csv", help="CSV on stdout: one row per file."),
+    csv_output: bool = typer.Option(
+        False,
+        "--csv",
+        help="CSV on stdout: one row per file (UTF-8; undecodable name bytes as \\xNN).",
+    ),
     taxonomy: str = typer.Option(
         "default", "--taxonomy", help="Genres of the default model: default | gtzan."
     ),
@@ -182,7 +172,10 @@ def classify_command(
     ),
     top_k: int = typer.Option(3, "--top-k", min=1, help="Genres shown per file."),
     jobs: int | None = typer.Option(
-        None, "--jobs", min=0, help="Decode worker processes (default: cores - 1, at least 1)."
+        None, "--jobs", min=0, help=(
+            "Decode worker processes (default: one per core); "
+            "0 decodes and classifies in this process, without workers."
+        ),
     ),
     force: bool = typer.Option(False, "--force", help="Analyse again files already analysed."),
     quiet: bool = typer.Option(

@@ -14,6 +14,7 @@ from typing import Any
 import typer
 
 from music_reclass.cli.app import app
+from music_reclass.cli.output import progress_callback
 from music_reclass.errors import ReclassError
 
 EXIT_USAGE = 2
@@ -56,6 +57,11 @@ def _report_dir(model_path: Path) -> Path:
     return model_path.with_name(model_path.name + ".report")
 
 
+def _features_progress():
+    """The feature-extraction progress bar on stderr, when it is a terminal."""
+    return progress_callback("features", enabled=sys.stderr.isatty())
+
+
 @app.command("train")
 def train_command(
     dataset: tuple[str, Path] = typer.Option(..., "--dataset", help=_DATASET_HELP),
@@ -94,8 +100,9 @@ def train_command(
               f"split {kind} ({_counts(parts)})")
         for note in notes:
             _info(f"note: {note}")
-        feats = dataset_features(data, features, n_jobs=jobs, cache=not no_cache,
-                                 progress=sys.stderr.isatty())
+        with _features_progress() as on_progress:
+            feats = dataset_features(data, features, n_jobs=jobs, cache=not no_cache,
+                                     progress=on_progress)
         if feats.errors:
             _info(f"{len(feats.errors)} track(s) without features (left out), e.g. "
                   + "; ".join(f"{k}: {v}" for k, v in list(feats.errors.items())[:3]))
@@ -158,7 +165,8 @@ def evaluate_command(
                 notes.append("evaluated on all tracks, including the ones the model was trained on")
         feature = artifact.feature
         artifact.check_features(feature["name"])  # before any costly extraction
-        feats = dataset_features(data, feature["name"], n_jobs=jobs, progress=sys.stderr.isatty())
+        with _features_progress() as on_progress:
+            feats = dataset_features(data, feature["name"], n_jobs=jobs, progress=on_progress)
         metrics = evaluate_artifact(artifact, feats, [t.track_id for t in tracks])
     except ReclassError as exc:
         raise _fail(str(exc)) from exc
@@ -196,8 +204,9 @@ def compare_command(
     model_names = [m.strip() for m in models.split(",") if m.strip()]
     try:
         data = _load(dataset, fma_features=fma_features, fma_subset=fma_subset)
-        rows, notes = compare_models(data, feature_names, model_names, split=split, seed=seed,
-                                     n_jobs=jobs, progress=sys.stderr.isatty())
+        with _features_progress() as on_progress:  # compare_models passes it through
+            rows, notes = compare_models(data, feature_names, model_names, split=split,
+                                         seed=seed, n_jobs=jobs, progress=on_progress)
     except ReclassError as exc:
         raise _fail(str(exc)) from exc
     for note in notes:

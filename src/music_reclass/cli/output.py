@@ -16,10 +16,19 @@ import csv
 import io
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TextIO
 
 from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+)
 from rich.table import Table
 
 __all__ = [
@@ -27,6 +36,8 @@ __all__ = [
     "display_path",
     "format_duration",
     "format_genres",
+    "progress_bar",
+    "progress_callback",
     "stderr_console",
     "stdout_console",
     "write_json_line",
@@ -83,6 +94,46 @@ class CsvWriter:
         text = io.StringIO()
         csv.writer(text, lineterminator="\n").writerow(["" if v is None else v for v in row])
         write_text(text.getvalue(), stream=self.stream)
+
+
+def progress_bar(label: str, *, transient: bool = True) -> Progress:
+    """The progress bar of the commands, on stderr: label, bar, n/total, elapsed, ETA."""
+    return Progress(
+        TextColumn(label),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=stderr_console(),
+        transient=transient,
+        redirect_stdout=True,
+    )
+
+
+@contextmanager
+def progress_callback(
+    label: str, *, enabled: bool = True
+) -> Iterator[Callable[[int, int], None] | None]:
+    """A ``(done, total)`` callback drawing a :func:`progress_bar` (None when disabled).
+
+    For the layers that report progress through a callback and show nothing themselves
+    (``extract_many(..., on_progress=...)``). A callback reused for a second batch
+    (``done`` back to 0) starts a new bar line.
+    """
+    if not enabled:
+        yield None
+        return
+    bar = progress_bar(label, transient=False)
+    task: list[Any] = []
+
+    def update(done: int, total: int) -> None:
+        if not task or done == 0:
+            task[:] = [bar.add_task(label, total=total)]
+        bar.update(task[0], completed=done, total=total)
+
+    with bar:
+        yield update
 
 
 def display_path(path: str) -> str:

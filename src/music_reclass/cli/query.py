@@ -1,11 +1,21 @@
-"""Read-only commands over the library DB: ``reclass list``, ``reclass show``, ``reclass runs``.
+r"""Read-only commands over the library DB: ``reclass list``, ``reclass show``, ``reclass runs``.
 
 Thin over :mod:`music_reclass.library.store`. Exit status: 0, 1 when ``show`` does
 not know the file, 2 for bad options or an unusable database.
+
+``reclass list`` checks at list time whether each shown file still exists on disk
+(one ``os.path.lexists`` per row; the DB itself is not changed): a vanished file is
+shown with status ``missing`` (``"missing": true`` in JSON), and ``--missing`` lists
+only those.
+
+File names that are not valid UTF-8 are shown with ``\xNN`` escapes in tables; in
+JSON they are lone surrogates escaped as ``\udcNN``, which ``json.loads`` followed by
+``os.fsencode`` turns back into the exact bytes.
 """
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import typer
@@ -27,6 +37,10 @@ from music_reclass.library import store
 from music_reclass.paths import default_db_path
 
 STATUSES = ("ok", "error")
+JSON_HELP = (
+    "JSON Lines, one object per file. Names that are not valid UTF-8 hold \\udcNN "
+    "escapes (os.fsencode of the decoded string gives back the bytes)."
+)
 
 
 def _connect(db: Path | None):
@@ -45,10 +59,17 @@ def list_command(
     model_id: str | None = typer.Option(
         None, "--model-id", help="Use this model's analyses (default: newest)."
     ),
-    json_output: bool = typer.Option(False, "--json", help="JSON Lines, one object per file."),
+    json_output: bool = typer.Option(False, "--json", help=JSON_HELP),
     top_k: int = typer.Option(3, "--top-k", min=1, help="Genres shown per file."),
+    missing_only: bool = typer.Option(
+        False, "--missing", help="Only files recorded in the DB but no longer on disk."
+    ),
 ) -> None:
-    """List the files of the library with their top genres."""
+    """List the files of the library with their top genres.
+
+    Files no longer on disk are shown with status "missing" (checked now; the DB keeps
+    them until they are classified again or removed).
+    """
     if status is not None and status not in STATUSES:
         raise typer.BadParameter(f"--status must be one of {', '.join(STATUSES)}")
     conn = _connect(db)
@@ -56,6 +77,10 @@ def list_command(
         rows = store.list_files(conn, genre=genre, status=status, model_id=model_id)
     finally:
         conn.close()
+    for row in rows:
+        row["missing"] = not os.path.lexists(row["path"])
+    if missing_only:
+        rows = [row for row in rows if row["missing"]]
     if json_output:
         for row in rows:
             write_json_line({**row, "genres": row["genres"][:top_k], "tags": row["tags"][:5]})
@@ -65,6 +90,8 @@ def list_command(
         table.add_column(column, overflow="fold")
     for row in rows:
         status_text = row["status"] if row["status"] != "error" else f"error: {row['error_code']}"
+        if row["missing"]:
+            status_text = f"missing ({status_text})"
         table.add_row(
             display_path(row["path"]),
             format_genres(row["genres"], top_k=top_k),
@@ -80,7 +107,9 @@ def list_command(
 def show_command(
     file: Path = typer.Argument(..., help="A file classified before."),
     db: Path | None = typer.Option(None, "--db", help="Library database."),
-    json_output: bool = typer.Option(False, "--json", help="One JSON object."),
+    json_output: bool = typer.Option(
+        False, "--json", help="One JSON object (undecodable name bytes as \\udcNN escapes)."
+    ),
 ) -> None:
     """Everything stored about one file: hash, duration, all genres and tags, errors, run."""
     conn = _connect(db)

@@ -7,6 +7,11 @@ become one label. Artists come from the tags, for artist-aware splits.
 
 Files without a usable label stay in the index with ``label=None`` and are reported
 (code ``no-label``) with the reason; splits and folds only use labelled tracks.
+
+Files are found by :func:`music_reclass.audio.discover.iter_candidates`, the walker of
+``reclass classify``, so both agree on what is audio: the files it rejects (a file
+with an audio extension that is not audio, an unreadable file, a broken symlink...)
+are reported as problems (``not-audio`` or ``unreadable``, severity ``error``).
 """
 
 from __future__ import annotations
@@ -16,16 +21,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from music_reclass.audio.discover import iter_candidates
 from music_reclass.datasets.base import Dataset, Problem, Track
 from music_reclass.errors import ParameterError
+from music_reclass.library.tags import read_tags
+from music_reclass.taxonomy import normalise_genre
 
-__all__ = ["AUDIO_SUFFIXES", "load_library"]
-
-#: File name endings indexed as audio (content is checked by :meth:`Dataset.validate`).
-AUDIO_SUFFIXES = frozenset({
-    ".mp3", ".mp2", ".flac", ".ogg", ".oga", ".opus", ".m4a", ".m4b", ".mp4", ".aac",
-    ".wav", ".wave", ".aif", ".aiff", ".aifc", ".au", ".snd", ".wma", ".wv", ".ape", ".mka",
-})
+__all__ = ["load_library"]
 
 
 def load_library(
@@ -68,14 +70,13 @@ def load_library(
     root = Path(path)
     if not root.is_dir():
         raise ParameterError(f"music folder not found: {root}")
-    normalise, normaliser_note = _normaliser(taxonomy)
-    problems: list[Problem] = [] if normaliser_note is None else [
-        Problem("taxonomy", normaliser_note, severity="warning")]
+    normalise = _normaliser(taxonomy)
+    problems: list[Problem] = []
     tracks: list[Track] = []
-    for file in _audio_files(root):
+    for file in _audio_files(root, problems):
         rel = file.relative_to(root)
         track_id = rel.as_posix()
-        tags = _read_tags(file) if (label_from == "tags" or read_artists) else None
+        tags = read_tags(file) if (label_from == "tags" or read_artists) else None
         for warning in getattr(tags, "warnings", []) or []:
             problems.append(Problem("unreadable-tags", warning, track_id, file, "warning"))
         if label_from == "tags":
@@ -101,61 +102,34 @@ def load_library(
     return Dataset("library", tracks, problems=problems, root=root)
 
 
-def _audio_files(root: Path) -> list[Path]:
+def _audio_files(root: Path, problems: list[Problem]) -> list[Path]:
+    """The audio files under ``root``; the files rejected as errors go to ``problems``."""
     found: list[Path] = []
-    for folder, dirs, files in os.walk(root):
-        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-        for name in sorted(files):
-            if not name.startswith(".") and Path(name).suffix.lower() in AUDIO_SUFFIXES:
-                found.append(Path(folder) / name)
+    for candidate in iter_candidates(root):
+        if candidate.kind == "audio":
+            found.append(candidate.path)
+        elif candidate.kind == "error":
+            reason = candidate.reason or "unreadable"
+            code = "not-audio" if reason.startswith("not audio") else "unreadable"
+            track_id = _relative_id(candidate.path, root)
+            problems.append(Problem(code, reason, track_id, candidate.path, "error"))
     return found
 
 
-def _normaliser(taxonomy: str | None) -> tuple[Callable[[str], str | None], str | None]:
-    """The label normaliser, and a note when the taxonomy module is unavailable."""
-    if taxonomy is None:
-        return (lambda name: name.strip() or None), None
+def _relative_id(path: Path, root: Path) -> str | None:
     try:
-        from music_reclass.taxonomy import normalise_genre
-    except ImportError as exc:  # the taxonomy layer is optional for this module
-        note = (f"genre normalisation unavailable ({exc}); labels kept as written, "
-                "lower-cased")
-        return (lambda name: " ".join(name.split()).casefold() or None), note
+        return path.relative_to(root).as_posix()
+    except ValueError:  # pragma: no cover - the walker only yields paths below root
+        return None
+
+
+def _normaliser(taxonomy: str | None) -> Callable[[str], str | None]:
+    """The label normaliser of ``taxonomy`` (ParameterError now for an unknown one)."""
+    if taxonomy is None:
+        return lambda name: name.strip() or None
 
     def normalise(name: str) -> str | None:
         return normalise_genre(name, taxonomy=taxonomy)
 
     normalise_genre("rock", taxonomy=taxonomy)  # raises ParameterError for an unknown taxonomy now
-    return normalise, None
-
-
-def _read_tags(path: Path):
-    """``read_tags`` of the library layer, or a minimal mutagen read if it is absent."""
-    try:
-        from music_reclass.library.tags import read_tags
-    except ImportError:
-        return _minimal_tags(path)
-    return read_tags(path)
-
-
-class _MinimalTags:
-    def __init__(self, title=None, artist=None, album=None, genres=(), warnings=()):
-        self.title, self.artist, self.album = title, artist, album
-        self.genres, self.warnings = list(genres), list(warnings)
-
-
-def _minimal_tags(path: Path) -> _MinimalTags:
-    import mutagen
-
-    try:
-        audio = mutagen.File(path, easy=True)
-    except Exception as exc:  # noqa: BLE001 - damaged tags must not stop indexing
-        return _MinimalTags(warnings=[f"{path}: unreadable tags ({exc})"])
-    tags = getattr(audio, "tags", None) or {}
-
-    def first(key: str) -> str | None:
-        values = tags.get(key) or []
-        return str(values[0]).strip() or None if values else None
-
-    return _MinimalTags(first("title"), first("artist"), first("album"),
-                        [str(g).strip() for g in tags.get("genre", []) if str(g).strip()])
+    return normalise

@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import time
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -82,7 +82,7 @@ def dataset_features(
     *,
     n_jobs: int | None = None,
     cache: bool = True,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | bool | None = None,
 ) -> FeatureSet:
     """Features of every labelled track of a dataset.
 
@@ -98,8 +98,10 @@ def dataset_features(
         Worker processes for the extraction.
     cache : bool
         Use the feature cache.
-    progress : bool
-        Progress bar on stderr.
+    progress : callable, optional
+        ``progress(done, total)`` callback of the extraction (see
+        :func:`music_reclass.features.extract_many`'s ``on_progress``); ``False`` or
+        None: none. This layer draws nothing itself.
     """
     from music_reclass.features import extract_many, get_extractor
 
@@ -114,8 +116,10 @@ def dataset_features(
     if missing:
         raise ParameterError(f"{len(missing)} track(s) have no audio file (e.g. {missing[0]})")
     start = time.perf_counter()
+    if progress is True:
+        raise ParameterError("progress must be a (done, total) callback, not True")
     result = extract_many([t.path for t in tracks], extractor, n_jobs=n_jobs, cache=cache,
-                          progress=progress)
+                          on_progress=progress or None)
     seconds = time.perf_counter() - start
     by_path = {os.fspath(t.path): t for t in tracks}
     ok = [by_path[p] for p in result.ok_paths]

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import multiprocessing
 import os
-import sys
 from collections import deque
 from collections.abc import Callable, Generator, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -213,42 +212,13 @@ def _iter_serial(
         yield process_file(path, extractor, cache_root)
 
 
-def _progress(total: int, label: str, enabled: bool) -> tuple[Any, Callable[[], None]]:
-    """A rich progress bar on stderr (or a no-op): ``(context manager, advance)``."""
-    if not enabled:
-        import contextlib
-
-        return contextlib.nullcontext(), lambda: None
-    from rich.console import Console
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
-
-    progress = Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=Console(file=sys.stderr),
-        transient=False,
-    )
-    task = progress.add_task(label, total=total)
-    return progress, lambda: progress.advance(task)
-
-
 def extract_many(
     paths: Iterable[str | PathLike],
     extractor: FeatureExtractor | str,
     *,
     n_jobs: int | None = None,
     cache: bool | FeatureCache = True,
-    progress: bool = True,
+    on_progress: Callable[[int, int], None] | None = None,
     dask_client: Any = None,
 ) -> FeatureResult:
     """Extract features of many files in parallel, through the feature cache.
@@ -264,8 +234,11 @@ def extract_many(
     cache : bool or FeatureCache
         ``True`` uses the default cache (``paths.cache_dir()/features``),
         ``False`` disables it, or give a :class:`FeatureCache`.
-    progress : bool
-        Show a progress bar on stderr.
+    on_progress : callable, optional
+        Called as ``on_progress(done, total)`` once before the first file and after
+        each file (``total``: distinct paths), e.g. to drive a progress bar; this layer
+        shows nothing itself (the commands build the bar:
+        :func:`music_reclass.cli.output.progress_callback`).
     dask_client : dask.distributed.Client, optional
         Map over this cluster instead of local processes (``n_jobs`` is then
         ignored). The workers must be able to import music_reclass and, when
@@ -300,15 +273,16 @@ def extract_many(
     vectors: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
     n_cached = 0
-    bar, advance = _progress(len(unique), f"{extractor.name} features", progress and bool(unique))
-    with bar:
-        for path, vector, error, from_cache in results:
-            if vector is None:
-                errors[path] = error or "unknown error"
-            else:
-                vectors[path] = vector
-                n_cached += from_cache
-            advance()
+    if on_progress is not None and unique:
+        on_progress(0, len(unique))
+    for done, (path, vector, error, from_cache) in enumerate(results, start=1):
+        if vector is None:
+            errors[path] = error or "unknown error"
+        else:
+            vectors[path] = vector
+            n_cached += from_cache
+        if on_progress is not None:
+            on_progress(done, len(unique))
 
     for path in unique:  # a lost task must still be accounted for
         if path not in vectors and path not in errors:

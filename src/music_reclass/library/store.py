@@ -5,13 +5,17 @@ Every write helper here that records a file's outcome does it in ONE transaction
 each file either fully recorded (tracks + files + analyses + embeddings) or not at
 all, and the next run resumes from what was committed.
 
-Paths are stored absolute and resolved, as ``str``; names with newlines or any
-unicode round-trip unchanged (SQLite stores them as TEXT, no escaping involved).
+Paths are stored absolute and resolved through :func:`music_reclass.library.db.path_to_db`:
+TEXT when the name is valid UTF-8 (newlines and any unicode round-trip unchanged), else
+the raw bytes as a BLOB (a name with undecodable bytes, held by Python as lone
+surrogates, which SQLite cannot bind as text). Every function here takes and returns
+``str`` paths; the conversion happens only at the SQL boundary.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -19,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from music_reclass.library.db import transaction, utcnow
+from music_reclass.library.db import path_from_db, path_to_db, transaction, utcnow
 
 __all__ = [
     "AnalysisRow",
@@ -109,14 +113,15 @@ def _loads(text: str | None) -> list[dict[str, Any]]:
 # ----------------------------------------------------------------------------- reads
 
 
-def lookup_file(conn: sqlite3.Connection, path: str) -> FileRow | None:
+def lookup_file(conn: sqlite3.Connection, path: str | os.PathLike) -> FileRow | None:
     """The ``files`` row of ``path`` (absolute, resolved), or None."""
     row = conn.execute(
-        "SELECT path, content_hash, size, mtime_ns, status FROM files WHERE path = ?", (path,)
+        "SELECT path, content_hash, size, mtime_ns, status FROM files WHERE path = ?",
+        (path_to_db(path),),
     ).fetchone()
     if row is None:
         return None
-    return FileRow(row["path"], row["content_hash"], row["size"], row["mtime_ns"], row["status"])
+    return FileRow(path_from_db(row["path"]), row["content_hash"], row["size"], row["mtime_ns"], row["status"])
 
 
 def _analysis(row: sqlite3.Row | None) -> AnalysisRow | None:
@@ -231,7 +236,7 @@ def record_file(
             " status = excluded.status, error_code = excluded.error_code,"
             " error = excluded.error, last_run_id = excluded.last_run_id",
             (
-                outcome.path,
+                path_to_db(outcome.path),
                 outcome.content_hash,
                 outcome.size,
                 outcome.mtime_ns,
@@ -315,18 +320,21 @@ def list_files(
     if status is not None:
         where.append("f.status = ?")
         params.append(status)
-    if under is not None:
-        where.append("(f.path = ? OR substr(f.path, 1, ?) = ?)")
-        prefix = under.rstrip("/") + "/"
-        params += [under, len(prefix), prefix]
     sql = (
         "SELECT f.path, f.status, f.error_code, f.error, f.content_hash, t.duration,"
         " t.genre_tags FROM files f LEFT JOIN tracks t ON t.content_hash = f.content_hash"
         + (" WHERE " + " AND ".join(where) if where else "")
-        + " ORDER BY f.path"
     )
+    # Paths are TEXT or BLOB (undecodable names), which SQL neither compares nor sorts
+    # together: filter and sort on the file-system bytes in Python instead.
+    rows = [(os.fsencode(path_from_db(row["path"])), row) for row in conn.execute(sql, params)]
+    if under is not None:
+        under_bytes = os.fsencode(under)
+        prefix = under_bytes.rstrip(b"/") + b"/"
+        rows = [(key, row) for key, row in rows if key == under_bytes or key.startswith(prefix)]
+    rows.sort(key=lambda item: item[0])
     results = []
-    for row in conn.execute(sql, params):
+    for _, row in rows:
         analysis = (
             latest_analysis(conn, row["content_hash"], model_id) if row["content_hash"] else None
         )
@@ -335,7 +343,7 @@ def list_files(
             continue
         results.append(
             {
-                "path": row["path"],
+                "path": path_from_db(row["path"]),
                 "status": row["status"],
                 "error_code": row["error_code"],
                 "error": row["error"],
@@ -350,7 +358,7 @@ def list_files(
     return results
 
 
-def file_details(conn: sqlite3.Connection, path: str) -> dict[str, Any] | None:
+def file_details(conn: sqlite3.Connection, path: str | os.PathLike) -> dict[str, Any] | None:
     """Everything stored about one file (by absolute path), or None if unknown.
 
     Returns
@@ -361,10 +369,12 @@ def file_details(conn: sqlite3.Connection, path: str) -> dict[str, Any] | None:
         ``run`` (the run that last saw the file), ``same_content`` (other paths with
         the same bytes).
     """
-    row = conn.execute("SELECT * FROM files WHERE path = ?", (path,)).fetchone()
+    db_path = path_to_db(path)
+    row = conn.execute("SELECT * FROM files WHERE path = ?", (db_path,)).fetchone()
     if row is None:
         return None
     details: dict[str, Any] = _row_dict(row, drop="id")
+    details["path"] = path_from_db(row["path"])
     chash = row["content_hash"]
     track = None
     analyses: list[dict[str, Any]] = []
@@ -401,13 +411,16 @@ def file_details(conn: sqlite3.Connection, path: str) -> dict[str, Any] | None:
                     "embeddings": shapes,
                 }
             )
-        same = [
-            r[0]
-            for r in conn.execute(
-                "SELECT path FROM files WHERE content_hash = ? AND path != ? ORDER BY path",
-                (chash, path),
-            )
-        ]
+        same = sorted(
+            (
+                path_from_db(r[0])
+                for r in conn.execute(
+                    "SELECT path FROM files WHERE content_hash = ? AND path IS NOT ?",
+                    (chash, db_path),
+                )
+            ),
+            key=os.fsencode,
+        )
     run = None
     if row["last_run_id"] is not None:
         rrow = conn.execute("SELECT * FROM runs WHERE id = ?", (row["last_run_id"],)).fetchone()

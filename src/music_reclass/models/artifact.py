@@ -50,6 +50,7 @@ import json
 import os
 import platform
 import tempfile
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -61,7 +62,9 @@ from music_reclass.errors import FeatureMismatchError, ModelError, ParameterErro
 
 __all__ = [
     "FORMAT_VERSION",
+    "LibraryVersionWarning",
     "ModelArtifact",
+    "compare_library_versions",
     "library_versions",
     "load_model",
     "save_model",
@@ -70,6 +73,8 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
+#: Libraries whose pickles are only trusted under the same major.minor version.
+_PICKLE_LIBRARIES = ("sklearn", "xgboost")
 _REQUIRED_KEYS = ("format_version", "name", "classes", "feature", "sha256")
 
 
@@ -106,6 +111,43 @@ def library_versions() -> dict[str, str | None]:
     return out
 
 
+class LibraryVersionWarning(UserWarning):
+    """A model was saved under another major.minor of a library it is pickled with."""
+
+
+def _major_minor(text: str) -> tuple[str, ...]:
+    return tuple(str(text).split(".")[:2])
+
+
+def compare_library_versions(
+    recorded: Mapping[str, Any] | None, installed: Mapping[str, Any] | None = None
+) -> list[str]:
+    """Pickled libraries whose major.minor differs between training and now.
+
+    Parameters
+    ----------
+    recorded : mapping
+        The sidecar's ``versions``.
+    installed : mapping, optional
+        Default :func:`library_versions`.
+
+    Returns
+    -------
+    list of str
+        ``"scikit-learn 1.5.2 (model) != 1.6.0 (installed)"`` per mismatch; only
+        libraries known on both sides are compared.
+    """
+    recorded = recorded or {}
+    installed = library_versions() if installed is None else installed
+    names = {"sklearn": "scikit-learn", "xgboost": "xgboost"}
+    mismatches = []
+    for key in _PICKLE_LIBRARIES:
+        then, now = recorded.get(key), installed.get(key)
+        if then and now and _major_minor(then) != _major_minor(now):
+            mismatches.append(f"{names[key]} {then} (model) != {now} (installed)")
+    return mismatches
+
+
 @dataclass
 class ModelArtifact:
     """A fitted estimator and its sidecar metadata.
@@ -121,11 +163,15 @@ class ModelArtifact:
         "sample_rate"}``).
     path : Path or None
         Where the artifact was loaded from or saved to.
+    version_mismatches : list of str
+        Set by :func:`load_model`: the pickled libraries (scikit-learn, xgboost) whose
+        installed major.minor differs from the one the model was saved with.
     """
 
     estimator: Any
     meta: dict[str, Any] = field(default_factory=dict)
     path: Path | None = None
+    version_mismatches: list[str] = field(default_factory=list)
 
     # -- what the model is ------------------------------------------------------------
     @property
@@ -321,6 +367,7 @@ def load_model(path: str | os.PathLike) -> ModelArtifact:
     Returns
     -------
     ModelArtifact
+        With ``version_mismatches`` filled.
 
     Raises
     ------
@@ -328,6 +375,12 @@ def load_model(path: str | os.PathLike) -> ModelArtifact:
         Model file or sidecar missing, sidecar invalid, sha256 mismatch (the file was
         changed or damaged after training), unpickling failed, or the estimator's
         classes differ from the sidecar's.
+
+    Warns
+    -----
+    LibraryVersionWarning
+        The installed scikit-learn or xgboost differs in major.minor from the one
+        the model was saved with: unpickling may then give wrong results silently.
     """
     import joblib
 
@@ -340,6 +393,15 @@ def load_model(path: str | os.PathLike) -> ModelArtifact:
         raise ModelError(
             f"model file {path.name} does not match its sidecar: sha256 {actual[:12]}... "
             f"!= {str(meta['sha256'])[:12]}... (modified or damaged after training; retrain it)")
+    mismatches = compare_library_versions(meta.get("versions"))
+    if mismatches:
+        warnings.warn(
+            f"model {path.name} was saved under other library versions ("
+            + "; ".join(mismatches)
+            + "): its predictions may be wrong; retrain it or install those versions",
+            LibraryVersionWarning,
+            stacklevel=2,
+        )
     try:
         estimator = joblib.load(path)
     except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
@@ -347,7 +409,7 @@ def load_model(path: str | os.PathLike) -> ModelArtifact:
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     if classes != [str(c) for c in meta["classes"]]:
         raise ModelError(f"model file {path.name}: classes {classes} differ from the sidecar's")
-    return ModelArtifact(estimator, meta, path)
+    return ModelArtifact(estimator, meta, path, version_mismatches=mismatches)
 
 
 # ------------------------------------------------------------------------------ helpers
