@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -39,7 +39,7 @@ def compare_models(
     seed: int = 0,
     n_jobs: int | None = None,
     cache: bool = True,
-    progress: bool = False,
+    progress: Callable[[int, int], None] | None = None,
     feature_sets: Mapping[str, Any] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
     """Train and test every (features, model) pair on one split.
@@ -54,8 +54,10 @@ def compare_models(
     split : {"official", "random", "artist"}
         Chosen once (:func:`~music_reclass.evaluation.training.choose_split`) and
         shared by all pairs; tracks missing any feature set are dropped from all.
-    seed, n_jobs, cache, progress
+    seed, n_jobs, cache
         See :func:`~music_reclass.evaluation.training.dataset_features`.
+    progress : callable, optional
+        ``progress(done, total)`` after each file during feature extraction.
     feature_sets : mapping, optional
         Precomputed :class:`FeatureSet` by extractor name.
 
