@@ -141,34 +141,12 @@ def _hash_range(fh, start: int, end: int, sha) -> None:
 
 
 def _mp3_digest(path: Path) -> str | None:
-    size = path.stat().st_size
+    span = _mp3_span(path, path.stat().st_size)
+    if span is None:
+        return None
+    sha = hashlib.sha256()
     with path.open("rb") as fh:
-        start = _skip_id3v2(fh, 0)
-        end = size
-        # Trailing tags, in the order taggers write them: [APE][Lyrics3][ID3v1].
-        for _ in range(4):
-            fh.seek(max(end - 128, 0))
-            if end - start >= 128 and fh.read(3) == b"TAG":
-                end -= 128
-                continue
-            fh.seek(max(end - 32, 0))
-            footer = fh.read(32)
-            if end - start >= 32 and footer[:8] == b"APETAGEX":
-                tag_size = struct.unpack("<I", footer[12:16])[0]
-                flags = struct.unpack("<I", footer[20:24])[0]
-                header = 32 if flags & 0x80000000 else 0
-                end -= tag_size + header
-                continue
-            fh.seek(max(end - 15, 0))
-            lyr = fh.read(15)
-            if end - start >= 15 and lyr[6:] == b"LYRICS200":
-                end -= int(lyr[:6]) + 15
-                continue
-            break
-        if end <= start:
-            return None
-        sha = hashlib.sha256()
-        _hash_range(fh, start, end, sha)
+        _hash_range(fh, *span, sha)
     return sha.hexdigest()
 
 
@@ -415,6 +393,7 @@ def _mp3_span(path: Path, size: int) -> tuple[int, int] | None:
     with path.open("rb") as fh:
         start = _skip_id3v2(fh, 0)
         end = size
+        # Trailing tags, in the order taggers write them: [APE][Lyrics3][ID3v1].
         for _ in range(4):
             fh.seek(max(end - 128, 0))
             if end - start >= 128 and fh.read(3) == b"TAG":
