@@ -40,6 +40,7 @@ from act_fixtures import (  # noqa: E402
     kill_trial,
     make_library,
     register,
+    run_and_kill,
 )
 
 WINDOWS = {"tag": 2.0, "organise": 1.5, "undo": 1.7}
@@ -54,22 +55,13 @@ def classify_available() -> bool:
 def classify_trial(workdir: Path, *, seed: int, window: float) -> dict:
     """Kill `reclass classify` mid-run; the DB must stay sound and the next run finish."""
     import random
-    import signal
-    import subprocess
 
     rng = random.Random(seed)
     root, db = workdir / "music", workdir / "lib.sqlite"
     # classify rejects clips shorter than one 3 s patch: give it whole patches
     files = make_library(root, count=6, tagged=False, seconds=CLASSIFY_SECONDS)
-    proc = _reclass(["classify", str(root), "--db", str(db)], env={"RECLASS_FAULT_DELAY": "0.02"})
-    try:
-        proc.wait(timeout=rng.uniform(0.0, window))
-        killed = False
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        killed = True
-    proc.stdout.close()
+    killed = run_and_kill(["classify", str(root), "--db", str(db)], rng=rng, window=window,
+                          delay=0.02)
     failures = []
     if db.exists() and (status := _integrity(db)) != "ok":
         failures.append(f"integrity_check: {status}")

@@ -232,6 +232,26 @@ def _reclass(args: list[str], env: dict | None = None, **kwargs):
     )
 
 
+def run_and_kill(args: list[str], *, rng, window: float, delay: float) -> bool:
+    """Run ``reclass ARGS`` with the fault delay; SIGKILL it at a random moment.
+
+    Returns whether it was killed (False when it finished inside the drawn time).
+    """
+    import signal
+    import subprocess
+
+    proc = _reclass(args, env={"RECLASS_FAULT_DELAY": str(delay)})
+    try:
+        proc.wait(timeout=rng.uniform(0.0, window))
+        killed = False
+    except subprocess.TimeoutExpired:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        killed = True
+    proc.stdout.close()
+    return killed
+
+
 def _finish(args: list[str]) -> tuple[int, str]:
     proc = _reclass(args)
     out, _ = proc.communicate(timeout=300)
@@ -281,8 +301,6 @@ def kill_trial(
         ``failures`` (list of str; empty when every invariant held).
     """
     import random
-    import signal
-    import subprocess
 
     from music_reclass.library import db as libdb
     from music_reclass.library.payload import audio_digest, decoded_sample_count
@@ -315,15 +333,7 @@ def kill_trial(
         if rc != 0:
             failures.append(f"setup {setup[0]} run failed: {out[-500:]}")
 
-    proc = _reclass(args, env={"RECLASS_FAULT_DELAY": str(delay)})
-    try:
-        proc.wait(timeout=rng.uniform(0.0, window))
-        killed = False
-    except subprocess.TimeoutExpired:
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        killed = True
-    proc.stdout.close()
+    killed = run_and_kill(args, rng=rng, window=window, delay=delay)
 
     # --- invariants right after the kill
     if (status := _integrity(db)) != "ok":
