@@ -108,7 +108,7 @@ def reference_seconds(kind: str, workdir: Path, *, count: int, delay: float) -> 
         make_library(root, count=6, tagged=False, seconds=CLASSIFY_SECONDS)
         args = ["classify", str(root), "--db", str(db)]
     else:
-        from music_reclass.library import db as libdb
+        from music_reclass.store import db as libdb
 
         files = make_library(root, count=count)
         conn = libdb.connect(db)

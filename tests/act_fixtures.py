@@ -17,7 +17,7 @@ import soundfile as sf
 from mutagen.id3 import ID3, TALB, TCON, TIT2, TPE1
 from mutagen.mp4 import MP4
 
-from music_reclass.library import db as libdb
+from music_reclass.store import db as libdb
 
 FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff")
 MODEL_ID = "test-model@1"
@@ -175,7 +175,7 @@ def register(
     run_id: int | None = None,
 ) -> str:
     """Insert the files/tracks/analyses rows a classify run would have written."""
-    from music_reclass.library.journal import content_hash
+    from music_reclass.act.journal import content_hash
 
     chash = content_hash(path)
     st = path.stat()
@@ -259,7 +259,7 @@ def _finish(args: list[str]) -> tuple[int, str]:
 
 
 def _temp_files(*roots: Path) -> list[Path]:
-    from music_reclass.library.safe_write import TEMP_PREFIX
+    from music_reclass.act.safe_write import TEMP_PREFIX
 
     return [p for root in roots if root.exists() for p in root.rglob(f"{TEMP_PREFIX}*")]
 
@@ -302,8 +302,8 @@ def kill_trial(
     """
     import random
 
-    from music_reclass.library import db as libdb
-    from music_reclass.library.payload import audio_digest, decoded_sample_count
+    from music_reclass.act.payload import audio_digest, decoded_sample_count
+    from music_reclass.store import db as libdb
 
     rng = random.Random(seed)
     root, into, db = workdir / "music", workdir / "sorted", workdir / "lib.sqlite"

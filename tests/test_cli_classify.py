@@ -249,8 +249,8 @@ def test_trained_model_gets_the_extractors_own_features(tmp_path, trained_gtzan5
     exactly as `extractor.extract(path)` computes them, not from the 16 kHz excerpt."""
     from music_reclass.audio.excerpt import load_excerpt
     from music_reclass.features import get_extractor
-    from music_reclass.library.store import decode_embedding
     from music_reclass.pipeline.trained import TrainedClassifier
+    from music_reclass.store.records import decode_embedding
 
     folder = tmp_path / "library"
     files = [_training_clip(folder / "drone new.flac", "drone", seed=50),

@@ -1,4 +1,4 @@
-"""music_reclass.library.store: one-transaction writes, queries, embeddings."""
+"""music_reclass.store.records: one-transaction writes, queries, embeddings."""
 
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ import sys
 import numpy as np
 import pytest
 
-from music_reclass.library import db as libdb
-from music_reclass.library import store
+from music_reclass.store import db as libdb
+from music_reclass.store import records as store
 
 
 @pytest.fixture

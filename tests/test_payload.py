@@ -10,7 +10,7 @@ import pytest
 import soundfile as sf
 
 from act_fixtures import FORMATS, add_id3v1, add_tags, make_audio, make_odd_iff
-from music_reclass.library.payload import (
+from music_reclass.act.payload import (
     _ogg_pages,
     audio_digest,
     capture_exact,
@@ -18,7 +18,7 @@ from music_reclass.library.payload import (
     payload_span,
     rebuild_exact,
 )
-from music_reclass.library.tags import write_genres
+from music_reclass.act.tags import write_genres
 
 
 def _flip_audio_byte(path: Path) -> None:

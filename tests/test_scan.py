@@ -1,4 +1,4 @@
-"""The classify run (music_reclass.library.scan) with a small fake classifier.
+"""The classify run (music_reclass.runner.classify) with a small fake classifier.
 
 The fake (:class:`FakeClassifier`, also used by the CLI and kill -9 tests through the
 ``_RECLASS_TEST_CLASSIFIER`` hook) follows the Classifier contract: genres from the
@@ -18,9 +18,10 @@ import pytest
 
 from audio_fixtures import write_clip
 from music_reclass.errors import TooShortError
-from music_reclass.library import db as libdb
-from music_reclass.library import scan, store
 from music_reclass.pipeline.prediction import Prediction
+from music_reclass.runner import classify as scan
+from music_reclass.store import db as libdb
+from music_reclass.store import records as store
 
 SR = 16000
 MIN_SAMPLES = 186 * 256

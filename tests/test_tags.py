@@ -18,15 +18,14 @@ from act_fixtures import (
     make_audio,
     make_odd_iff,
 )
-from music_reclass.errors import ParameterError
-from music_reclass.library import safe_write, tags
-from music_reclass.library.payload import (
+from music_reclass.act import safe_write, tags
+from music_reclass.act.payload import (
     audio_digest,
     capture_exact,
     decoded_sample_count,
     rebuild_exact,
 )
-from music_reclass.library.tags import (
+from music_reclass.act.tags import (
     genre_state,
     genres_of_state,
     merge_genres,
@@ -34,6 +33,7 @@ from music_reclass.library.tags import (
     restore_genre_state,
     write_genres,
 )
+from music_reclass.errors import ParameterError
 
 
 @pytest.fixture(params=FORMATS)
@@ -382,7 +382,7 @@ def _cli(*args: str):
 
 def _library(root: Path, db: Path, count: int = 8) -> list[Path]:
     from act_fixtures import make_library, register
-    from music_reclass.library import db as libdb
+    from music_reclass.store import db as libdb
 
     files = make_library(root, count=count)
     conn = libdb.connect(db)
@@ -393,7 +393,7 @@ def _library(root: Path, db: Path, count: int = 8) -> list[Path]:
 
 
 def _runs(db: Path, kind: str) -> int:
-    from music_reclass.library import db as libdb
+    from music_reclass.store import db as libdb
 
     conn = libdb.connect(db)
     try:
@@ -427,7 +427,7 @@ def test_unexpected_error_fails_one_file_not_the_run(tmp_path: Path, monkeypatch
     victim = files[2]
     real = tags.content_hash if hasattr(tags, "content_hash") else None
     assert real is None  # tags looks the hash up through the journal module
-    from music_reclass.library import journal
+    from music_reclass.act import journal
 
     real_hash = journal.content_hash
     victim_hash = real_hash(victim)
@@ -484,8 +484,8 @@ def _register_raw(conn, path: Path, genres) -> None:
     import numpy as np
 
     from act_fixtures import MODEL_ID
-    from music_reclass.library import db as libdb
-    from music_reclass.library import journal
+    from music_reclass.act import journal
+    from music_reclass.store import db as libdb
 
     chash = journal.content_hash(path)
     st = path.stat()
@@ -513,7 +513,7 @@ def _register_raw(conn, path: Path, genres) -> None:
 
 
 def test_file_name_that_is_not_utf8_tag_undo_organise_undo(tmp_path: Path):
-    from music_reclass.library import db as libdb
+    from music_reclass.store import db as libdb
 
     root, db, into = tmp_path / "music", tmp_path / "lib.sqlite", tmp_path / "sorted"
     name = os.fsdecode(b"caf\xe9.wav")  # latin-1 bytes: not valid UTF-8

@@ -17,11 +17,11 @@ from act_fixtures import (
     register,
     snapshot,
 )
+from music_reclass.act import journal
+from music_reclass.act.payload import audio_digest, capture_exact
+from music_reclass.act.tags import genre_state, read_tags, write_genres
 from music_reclass.cli.main import app
-from music_reclass.library import db as libdb
-from music_reclass.library import journal
-from music_reclass.library.payload import audio_digest, capture_exact
-from music_reclass.library.tags import genre_state, read_tags, write_genres
+from music_reclass.store import db as libdb
 
 runner = CliRunner()
 GENRES = [("jazz", 0.8), ("blues", 0.5), ("rock", 0.2)]
@@ -237,9 +237,9 @@ def test_mixed_folder_tag_then_undo_is_byte_identical(shared_dir: Path, tmp_path
     import os
     import shutil
 
+    from music_reclass.act.payload import decoded_sample_count
+    from music_reclass.act.tags import _default_normaliser, predicted_genres
     from music_reclass.audio.discover import iter_candidates
-    from music_reclass.library.payload import decoded_sample_count
-    from music_reclass.library.tags import _default_normaliser, predicted_genres
 
     source = shared_dir / "audio" / "mixed-folder"
     root = tmp_path / "mixed"
@@ -375,7 +375,7 @@ def _make_run_dead(conn, run_id: int) -> None:
 
 def test_undo_of_copy_interrupted_after_unlink_is_repaired(lib, tmp_path: Path, monkeypatch):
     """An undo killed right after removing a copy must not wedge later commands."""
-    from music_reclass.library import safe_write
+    from music_reclass.act import safe_write
 
     root, db, files, _ = lib
     original = snapshot(files)
@@ -428,7 +428,7 @@ def test_one_bad_journal_row_never_wedges_the_library(lib, tmp_path: Path):
 
 
 def test_failed_undo_step_leaves_no_planned_row(lib, tmp_path: Path, monkeypatch):
-    from music_reclass.library import safe_write
+    from music_reclass.act import safe_write
 
     root, db, files, _ = lib
     into = tmp_path / "sorted"
@@ -483,7 +483,7 @@ def test_tag_refuses_when_tags_change_after_planning(lib, monkeypatch):
 
 
 def test_repair_treats_a_reused_pid_as_dead(lib):
-    from music_reclass.library import safe_write
+    from music_reclass.act import safe_write
 
     root, db, files, _ = lib
     conn = libdb.connect(db)
@@ -518,8 +518,8 @@ def test_repair_never_settles_a_classify_run(lib):
 
 
 def test_journal_uses_the_library_content_hash():
+    from music_reclass.act import safe_write
     from music_reclass.audio import hashing
-    from music_reclass.library import safe_write
 
     assert journal.content_hash is hashing.content_hash
     assert not hasattr(journal, "_pid_alive") and not hasattr(safe_write, "_pid_alive")

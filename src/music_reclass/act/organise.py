@@ -29,7 +29,7 @@ or spaces (so never ``.`` or ``..``), Windows device names get a ``_``, and a
 component is cut to 255 bytes of UTF-8 (keeping the extension). The joined
 result must stay inside ``--into``.
 
-Moves and copies go through :func:`music_reclass.library.safe_write.move_file`
+Moves and copies go through :func:`music_reclass.act.safe_write.move_file`
 (never overwrite; collisions get `` (1)``... or are skipped) and are journalled
 like tag writes; ``files.path`` follows a moved file, a copy gets its own row.
 """
@@ -38,23 +38,30 @@ from __future__ import annotations
 
 import os
 import re
+import sqlite3
 import string
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from music_reclass.errors import ParameterError, ReclassError
-from music_reclass.library import db as libdb
-from music_reclass.library import journal, safe_write
-from music_reclass.library.db import display_path
-from music_reclass.library.payload import audio_digest, file_sha256
-from music_reclass.library.tags import (
+from music_reclass.act import journal, safe_write
+from music_reclass.act.outcome import FileOutcome, failure
+from music_reclass.act.payload import audio_digest, file_sha256
+from music_reclass.act.selection import (
     AnalysedFile,
     analysed_files,
-    predicted_genres,
-    read_tags,
+    choose_genres,
     require_analysed,
+    taxonomy_normaliser,
 )
+from music_reclass.act.settle import repair_interrupted
+from music_reclass.audio.tags import read_tags
+from music_reclass.errors import ParameterError, ReclassError
+from music_reclass.store.analyses import find_analysis
+from music_reclass.store.db import display_path, transaction
+from music_reclass.store.files import record_moved
+from music_reclass.store.journal import retarget, set_done, set_failed
+from music_reclass.store.runs import finish_run
 
 DEFAULT_PATTERN = "{genre}/{artist}/{album}/{filename}"
 FIELDS = ("genre", "artist", "album", "title", "filename", "ext", "year")
@@ -76,11 +83,14 @@ class Placement:
 
 @dataclass
 class OrganiseSummary:
+    """What ``reclass organise`` did (or would do, with ``dry_run``)."""
+
     run_id: int | None
     placed: list[tuple[Path, Path]] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
-    failed: list[str] = field(default_factory=list)
+    skipped: list[FileOutcome] = field(default_factory=list)
+    failed: list[FileOutcome] = field(default_factory=list)
+    status: str = "done"  # done | failed | cancelled
 
     @property
     def ok(self) -> bool:
@@ -180,28 +190,23 @@ def target_for(path: Path, fields: dict, *, into: Path, pattern: str = DEFAULT_P
 
 
 def choose_fields(
-    conn,
+    conn: sqlite3.Connection,
     row: AnalysedFile,
     *,
-    min_confidence: float,
-    model_id: str | None = None,
-    normalise=None,
+    model_id: str,
+    min_confidence: float | None,
+    normalise: Callable[[str], str | None],
 ) -> dict:
     """The pattern fields of one analysed file (see the module docstring)."""
     path = row.path
     tags = read_tags(path)
-    predicted = predicted_genres(
-        conn,
-        row.content_hash,
-        min_confidence=min_confidence,
-        top_k=1,
-        model_id=model_id,
-        normalise=normalise,
-    )
+    predicted, _why_not = choose_genres(find_analysis(conn, row.content_hash, model_id),
+                                        min_confidence=min_confidence, top_k=1,
+                                        normalise=normalise)
     if predicted:
         genre = predicted[0][0]
     elif tags.genres:  # the existing tag, named like predictions are ("Hip Hop" -> "Hip-Hop")
-        genre = (normalise(tags.genres[0]) if normalise else None) or tags.genres[0]
+        genre = normalise(tags.genres[0]) or tags.genres[0]
     else:
         genre = None
     return {
@@ -216,27 +221,21 @@ def choose_fields(
 
 
 def organise_library(
-    conn,
+    conn: sqlite3.Connection,
     paths: Sequence[str | os.PathLike],
     *,
     into: str | os.PathLike,
+    model_id: str,
     pattern: str = DEFAULT_PATTERN,
     copy: bool = False,
     dry_run: bool = False,
-    min_confidence: float = 0.0,
+    min_confidence: float | None = None,
     on_collision: str = "suffix",
-    model_id: str | None = None,
-    normalise=None,
-    echo=None,
+    normalise: Callable[[str], str | None] | None = None,
+    echo: Callable[[str], None] | None = None,
+    cancel: Callable[[], bool] | None = None,
 ) -> OrganiseSummary:
     """Move (or copy) the analysed files under ``paths`` into ``into`` by ``pattern``.
-
-    Raises
-    ------
-    ParameterError
-        A bad pattern or option, or a path that does not exist.
-    NothingAnalysedError
-        No file under ``paths`` was analysed (no run is started, nothing created).
 
     Parameters
     ----------
@@ -246,6 +245,8 @@ def organise_library(
         Files or folders; only files a classify run analysed are considered.
     into : path-like
         The target root (created).
+    model_id : str
+        The model whose genres name the folders (the library's active model).
     pattern : str
         Relative target path with fields (see the module docstring); the
         original extension is appended when the last segment has neither
@@ -253,85 +254,96 @@ def organise_library(
     copy : bool
         Copy instead of move.
     dry_run : bool
-        Print and return the placements; change nothing.
-    min_confidence : float
-        A predicted genre below it is not used for ``{genre}``.
+        Return (and echo) the placements; change nothing.
+    min_confidence : float, optional
+        None (default): ``{genre}`` is the model's decided genre; a number: its top
+        genre when at least that confident. Otherwise the existing genre tag is used.
     on_collision : {"suffix", "skip"}
         A taken target name gets " (1)", " (2)"... or the file is skipped.
         Existing files are never replaced.
+    cancel : callable, optional
+        Checked before each file; True stops the run (status ``cancelled``).
+
+    Raises
+    ------
+    ParameterError
+        A bad pattern or option, or a path that does not exist.
+    NothingAnalysedError
+        No file under ``paths`` was analysed (no run is started, nothing created).
     """
     check_pattern(pattern)
     if on_collision not in safe_write.COLLISION_POLICIES:
         raise ParameterError(f"on_collision must be one of {safe_write.COLLISION_POLICIES}")
-    into = Path(into).resolve()  # the DB stores resolved absolute paths (like store.py)
+    into = Path(into).resolve()  # the DB stores resolved absolute paths
     echo = echo or (lambda line: None)
-    if normalise is None:
-        from music_reclass.library.tags import _default_normaliser
-
-        normalise = _default_normaliser()
+    normalise = normalise or taxonomy_normaliser()
     summary = OrganiseSummary(run_id=None)
     if not dry_run:
-        for message in journal.repair_interrupted(conn):
+        for message in repair_interrupted(conn):
             echo(f"repaired: {message}")
     rows = analysed_files(conn, paths)  # after repair: it may have moved rows
     require_analysed(rows, paths)
     if not dry_run:
         into.mkdir(parents=True, exist_ok=True)
-        summary.run_id = journal.start_act_run(
-            conn,
-            "organise",
-            {
-                "paths": [display_path(p) for p in paths],
-                "into": display_path(into),
-                "pattern": pattern,
-                "copy": copy,
-                "min_confidence": min_confidence,
-            },
-        )
-    if not dry_run:
+        summary.run_id = journal.start_act_run(conn, "organise", {
+            "paths": [display_path(p) for p in paths], "into": display_path(into),
+            "pattern": pattern, "copy": copy, "min_confidence": min_confidence,
+            "model_id": model_id,
+        })
         safe_write.cleanup_stale_temps({r.path.parent for r in rows})
     taken: set[Path] = set()  # targets chosen in this run (for dry runs and clashes)
-    action = "copy" if copy else "move"
     for row in rows:
-        src = row.path
-        shown = display_path(src)
+        if cancel is not None and cancel():
+            summary.status = "cancelled"
+            break
         try:
-            if row.given.is_symlink():  # moving the link's target would orphan the link
-                summary.skipped.append(
-                    f"{display_path(row.given)}: symbolic link (not moved; organise {shown})"
-                )
-                continue
-            if not src.is_file():
-                summary.skipped.append(f"{shown}: missing")
-                continue
-            fields = choose_fields(
-                conn, row, min_confidence=min_confidence, model_id=model_id, normalise=normalise
-            )
-            wanted = target_for(src, fields, into=into, pattern=pattern)
-            if wanted == src or (wanted.exists() and src.exists() and wanted.samefile(src)):
-                summary.unchanged.append(src)
-                continue
-            target = _free(wanted, taken, on_collision=on_collision)
-            if target is None:
-                summary.skipped.append(f"{shown}: {display_path(wanted)} exists (skipped)")
-                continue
-            taken.add(target)
-            if dry_run:
-                summary.placed.append((src, target))
-                echo(f"{shown} -> {display_path(target)}")
-                continue
-            _place(conn, summary, src, target, copy=copy, action=action, into=into)
-            echo(f"{shown} -> {display_path(target)}")
-        except (ReclassError, OSError) as exc:
-            summary.failed.append(f"{shown}: {exc}")
-            echo(f"failed: {shown}: {exc}")
+            _organise_one(conn, summary, row, into=into, pattern=pattern, copy=copy,
+                          dry_run=dry_run, model_id=model_id, min_confidence=min_confidence,
+                          normalise=normalise, on_collision=on_collision, taken=taken,
+                          echo=echo)
         except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
-            summary.failed.append(f"{shown}: unexpected {type(exc).__name__}: {exc}")
-            echo(f"failed: {shown}: unexpected {type(exc).__name__}: {exc}")
+            outcome = failure(row.path, exc)
+            summary.failed.append(outcome)
+            echo(f"failed: {outcome}")
+    if summary.status != "cancelled" and not summary.ok:
+        summary.status = "failed"
     if summary.run_id is not None:
-        with libdb.transaction(conn):
-            libdb.finish_run(conn, summary.run_id, "done" if summary.ok else "failed")
+        finish_run(conn, summary.run_id, summary.status, {
+            "placed": len(summary.placed), "unchanged": len(summary.unchanged),
+            "skipped": len(summary.skipped), "failed": len(summary.failed)})
     return summary
+
+
+def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: AnalysedFile, *,
+                  into: Path, pattern: str, copy: bool, dry_run: bool, model_id: str,
+                  min_confidence: float | None, normalise: Callable[[str], str | None],
+                  on_collision: str, taken: set[Path], echo: Callable[[str], None]) -> None:
+    src = row.path
+    shown = display_path(src)
+    if row.given.is_symlink():  # moving the link's target would orphan the link
+        summary.skipped.append(FileOutcome(str(row.given), "symlink",
+                                           f"symbolic link (not moved; organise {shown})"))
+        return
+    if not src.is_file():
+        summary.skipped.append(FileOutcome(str(src), "missing", "missing"))
+        return
+    fields = choose_fields(conn, row, model_id=model_id, min_confidence=min_confidence,
+                           normalise=normalise)
+    wanted = target_for(src, fields, into=into, pattern=pattern)
+    if wanted == src or (wanted.exists() and src.exists() and wanted.samefile(src)):
+        summary.unchanged.append(src)
+        return
+    target = _free(wanted, taken, on_collision=on_collision)
+    if target is None:
+        summary.skipped.append(FileOutcome(str(src), "target-exists",
+                                           f"{display_path(wanted)} exists (skipped)"))
+        return
+    taken.add(target)
+    if not dry_run:
+        _place(conn, summary, src, target, copy=copy, into=into)
+    else:
+        summary.placed.append((src, target))
+    echo(f"{shown} -> {display_path(target)}")
 
 
 def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
@@ -347,15 +359,14 @@ def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
         candidate = safe_write.with_suffix_number(wanted, n)
 
 
-def _place(
-    conn, summary: OrganiseSummary, src: Path, target: Path, *, copy: bool, action: str, into: Path
-) -> None:
+def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target: Path, *,
+           copy: bool, into: Path) -> None:
     same_device = safe_write.same_device(src, into)
     sha = file_sha256(src)
     entry = journal.plan(
         conn,
         summary.run_id,
-        action=action,
+        action="copy" if copy else "move",
         path=src,
         new_path=target,
         after={
@@ -372,21 +383,16 @@ def _place(
         except FileExistsError:
             # Someone took the name between our check and the link: pick the next
             # free one and re-journal (the planned row names the target).
-            next_target = _free(target, {target}, on_collision="suffix")
-            with libdb.transaction(conn):
-                conn.execute(
-                    "UPDATE journal SET new_path = ? WHERE id = ?",
-                    (libdb.path_to_db(next_target), entry),
-                )
-            target = next_target
+            target = _free(target, {target}, on_collision="suffix")
+            retarget(conn, entry, target)
         except Exception as exc:
-            journal.set_failed(conn, entry, f"{type(exc).__name__}: {exc}")
+            set_failed(conn, entry, f"{type(exc).__name__}: {exc}")
             raise
     else:
-        journal.set_failed(conn, entry, "target names kept being taken")
-        raise ReclassError(f"{src}: could not find a free target name")
-    with libdb.transaction(conn):
-        journal.record_move(conn, src, target, copy=copy, run_id=summary.run_id)
-        journal.set_done(conn, entry)
+        set_failed(conn, entry, "target names kept being taken")
+        raise ReclassError(f"{display_path(src)}: could not find a free target name")
+    with transaction(conn):
+        record_moved(conn, src, target, copy=copy, run_id=summary.run_id)
+        set_done(conn, entry)
     safe_write.fault_point("done")
     summary.placed.append((src, target))

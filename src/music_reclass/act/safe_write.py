@@ -48,18 +48,12 @@ import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from music_reclass.errors import ParameterError, ReclassError
-from music_reclass.library.payload import audio_digest, decoded_sample_count, file_sha256
+from music_reclass.act.payload import audio_digest, decoded_sample_count, file_sha256
+from music_reclass.errors import ParameterError, SafeWriteError
 
 TEMP_PREFIX = ".reclass-tmp-"
 COLLISION_POLICIES = ("suffix", "skip")
 _MAX_NAME_BYTES = 255
-
-
-class SafeWriteError(ReclassError):
-    """A change was refused or failed verification; the original is untouched."""
-
-    code = "write-failed"
 
 
 def fault_point(name: str) -> None:
