@@ -24,6 +24,7 @@ from music_reclass.act.selection import (
     require_analysed,
     taxonomy_normaliser,
 )
+from music_reclass.act.settle import repair_interrupted
 from music_reclass.act.tagio import TagChange, merge_genres
 from music_reclass.act.tagwrite import plan_genres, write_genres
 from music_reclass.audio.hashing import content_hash
@@ -103,7 +104,7 @@ def tag_library(
     normalise = normalise or taxonomy_normaliser()
     summary = TagRunSummary(run_id=None)
     if not dry_run:
-        for message in journal.repair_interrupted(conn):
+        for message in repair_interrupted(conn):
             echo(f"repaired: {message}")
     rows = analysed_files(conn, paths)  # after repair: it may have moved rows
     require_analysed(rows, paths)

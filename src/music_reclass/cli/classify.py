@@ -44,6 +44,7 @@ from music_reclass.cli.output import (
     write_json_line,
     write_text,
 )
+from music_reclass.store.db import display_path as utf8_path
 
 EXIT_BROKEN_PIPE = 141  # 128 + SIGPIPE, what a shell reports for a writer whose reader left
 
@@ -72,7 +73,7 @@ def _csv_header(top_k: int) -> list[str]:
 
 def _csv_row(record: dict[str, Any], top_k: int) -> list[Any]:
     # valid UTF-8 whatever the name: undecodable bytes as \xNN (JSON is the lossless form)
-    row: list[Any] = [display_path(record["path"]), record["status"]]
+    row: list[Any] = [utf8_path(record["path"]), record["status"]]
     genres = record["genres"]
     for i in range(top_k):
         if i < len(genres):
@@ -95,7 +96,7 @@ def _human_line(record: dict[str, Any], top_k: int, width: int) -> str:
     return head + fit(display_path(record["path"]), max(20, width - len(head))) + "\n"
 
 
-def _print_summary(run: Any, *, to_stderr: bool, quiet: bool) -> None:
+def _print_summary(run: Any, *, to_stderr: bool) -> None:
     summary = run.summary
     console = stderr_console() if to_stderr else stdout_console()
     files = (f"{summary.ok} ok ({summary.cached} cached"
@@ -115,8 +116,7 @@ def _print_summary(run: Any, *, to_stderr: bool, quiet: bool) -> None:
     if summary.analysed_audio_seconds > 0:
         rows.append(("speed", f"{summary.realtime_factor:.0f}x realtime, "
                               f"{summary.cpu.get('busy_cores', 0):.2f} cores busy"))
-    if not quiet:
-        console.print(key_value_table(rows, title="classify summary"))
+    console.print(key_value_table(rows, title="classify summary"))
     for path, reason in summary.failures:
         write_text(f"{display_path(path)}: {reason}\n",
                    stream=sys.stderr if to_stderr else sys.stdout)
@@ -145,8 +145,8 @@ def classify_command(
         help="Worker processes (default: one per core); 0 works in this process."),
     force: bool = typer.Option(False, "--force", help="Analyse again files already analysed."),
     quiet: bool = typer.Option(False, "--quiet", "-q",
-                               help="No per-file lines, no progress bar: failures and the "
-                                    "summary only."),
+                               help="No per-file lines, no progress bar: the summary and "
+                                    "the failures only."),
     batch_size: int = typer.Option(1, "--batch-size", min=1, hidden=True,
                                    help="Files per worker task."),
 ) -> None:
@@ -195,7 +195,7 @@ def classify_command(
         # silence the interpreter's final flush of the closed stdout
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(EXIT_BROKEN_PIPE)
-    _print_summary(run, to_stderr=machine, quiet=quiet)
+    _print_summary(run, to_stderr=machine)
     if run.summary.status in ("interrupted", "cancelled"):
         raise typer.Exit(EXIT_INTERRUPTED)
     raise typer.Exit(EXIT_FAILED if run.summary.failed else EXIT_OK)

@@ -64,6 +64,7 @@ class MusicnnEmbeddingExtractor(FeatureExtractor):
     base_version = "1"
     sample_rate = _SR
     uses_torch = True
+    vector_dtype = "float16"
 
     def __init__(self) -> None:
         self._nets: dict[str, Any] | None = None

@@ -52,6 +52,9 @@ class FeatureExtractor(abc.ABC):
     sample_rate: int | None = None
     #: set by extractors that run torch, so worker processes can limit its threads
     uses_torch: bool = False
+    #: how the library stores these features: exact float32 for handcrafted features
+    #: (a model scales each one), float16 for learnt embeddings
+    vector_dtype: str = "float32"
 
     @property
     @abc.abstractmethod

@@ -69,6 +69,7 @@ class TrainedClassifier:
         self.top_k = _check_top(top_k, "top_k")
         self.input = self.extractor.audio_input
         self.embedding_space: str | None = self.extractor.space
+        self.vector_dtype = self.extractor.vector_dtype
 
     def __repr__(self) -> str:
         return f"TrainedClassifier(model_id={self.model_id!r}, features={self.extractor.name!r})"

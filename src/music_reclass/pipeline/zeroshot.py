@@ -114,6 +114,8 @@ class MusicnnTagClassifier:
 
     #: a classify run hands :meth:`predict_batch` the 16 kHz excerpt it decoded
     input = MUSICNN_INPUT
+    #: its vectors (network layers, tag probabilities) are stored at half precision
+    vector_dtype = "float16"
 
     def __init__(
         self,

@@ -89,7 +89,7 @@ class _Run:
         self.force = force
         self.on_result = on_result
         self.seen_paths: set[str] = set()
-        #: content hash -> path of its first file in this run (done or in flight)
+        #: content hash -> path of its first file analysed in this run (done or in flight)
         self.contents: dict[str, str] = {}
         #: content hash -> files waiting for that content's analysis in flight
         self.waiting: dict[str, list[Hashed]] = {}
@@ -175,8 +175,7 @@ class _Run:
             return
         if not self.force:
             analysis = find_analysis(self.conn, content, self.model_id)
-            if analysis is not None:
-                self.contents[content] = item.path
+            if analysis is not None:  # every path of a stored content is "cached"
                 self.stored(item, analysis, cached=True)
                 return
             if self.space is not None and self.from_vectors(item):
@@ -286,7 +285,8 @@ class _Run:
     def succeeded(self, item: Hashed, analysed: Analysed) -> None:
         prediction = analysed.prediction
         self.record(self.outcome(item, "ok", track=analysed.track),
-                    analysis=self.analysis_record(prediction), vectors=prediction.vectors)
+                    analysis=self.analysis_record(prediction), vectors=prediction.vectors,
+                    vector_dtype=getattr(self.classifier, "vector_dtype", "float16"))
         analysis = find_analysis(self.conn, item.content_hash, self.model_id)
         result = self.result_of(item.path, analysis, item.content_hash)
         self.summary.analysed_audio_seconds += result.duration or 0.0

@@ -155,6 +155,7 @@ def record_file(
     run_id: int | None,
     analysis: AnalysisRecord | None = None,
     vectors: Mapping[str, Mapping[str, np.ndarray]] | None = None,
+    vector_dtype: str = "float16",
 ) -> None:
     """Record one file's outcome, its track, analysis and vectors in one transaction.
 
@@ -168,6 +169,8 @@ def record_file(
         Written (replaced) for ``outcome.content_hash`` when given.
     vectors : mapping of space name to {vector name: array}, optional
         Track-level vectors to store for the content.
+    vector_dtype : {"float16", "float32"}
+        How they are stored (see :func:`~music_reclass.store.vectors.put_vectors`).
     """
     with transaction(conn):
         if outcome.content_hash is not None:
@@ -178,7 +181,7 @@ def record_file(
         if analysis is not None:
             put_analysis(conn, outcome.content_hash, analysis, run_id=run_id)
         for space, arrays in (vectors or {}).items():
-            put_vectors(conn, outcome.content_hash, space, arrays)
+            put_vectors(conn, outcome.content_hash, space, arrays, dtype=vector_dtype)
 
 
 # ----------------------------------------------------------------------------- acting on files

@@ -58,12 +58,13 @@ def list_models(conn: sqlite3.Connection) -> list[ModelRow]:
 def find_models(conn: sqlite3.Connection, name: str) -> list[ModelRow]:
     """Models whose short name, or id, is ``name`` (or whose id starts with it)."""
     rows = conn.execute(
-        "SELECT * FROM models WHERE name = ? OR model_id = ? ORDER BY created_at DESC",
+        "SELECT * FROM models WHERE name = ? OR model_id = ? ORDER BY created_at DESC, rowid DESC",
         (name, name),
     ).fetchall()
     if not rows:
         rows = conn.execute(
-            "SELECT * FROM models WHERE substr(model_id, 1, ?) = ? ORDER BY created_at DESC",
+            "SELECT * FROM models WHERE substr(model_id, 1, ?) = ?"
+            " ORDER BY created_at DESC, rowid DESC",
             (len(name), name),
         ).fetchall()
     return [_model(row) for row in rows]

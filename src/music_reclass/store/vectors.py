@@ -8,9 +8,10 @@ new head. A space's *layout* (vector names and lengths, in blob order) is record
 first time it is used and every later row must match it, so a model never reads
 vectors laid out differently from the ones it was trained on.
 
-Vectors are stored as little-endian float16 (half the bytes of float32; the relative
-rounding error of 5e-4 is far below what changes a genre): 500 musicnn values take
-1,000 bytes per track.
+Learnt embeddings are stored as little-endian float16 (half the bytes of float32; the
+relative rounding error of 5e-4 is far below what changes a genre): 500 musicnn values
+take 1,000 bytes per track. Handcrafted features, whose exact values a model scales, are
+stored as float32.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ Layout = tuple[tuple[str, int], ...]
 
 #: Rows fetched per query when reading many contents (SQLite's variable limit is 32766).
 _BATCH = 900
+#: Largest magnitude stored as float16 (its maximum is 65,504).
+_F16_MAX = 65000.0
+DTYPES = ("float16", "float32")
 
 
 def layout_of(vectors: Mapping[str, np.ndarray]) -> Layout:
@@ -36,10 +40,18 @@ def layout_of(vectors: Mapping[str, np.ndarray]) -> Layout:
     return tuple((name, int(np.asarray(vectors[name]).size)) for name in sorted(vectors))
 
 
-def pack(vectors: Mapping[str, np.ndarray], layout: Layout) -> bytes:
-    """The float16 blob of ``vectors`` in ``layout`` order."""
-    parts = [np.asarray(vectors[name], dtype=np.float32).ravel() for name, _ in layout]
-    return np.concatenate(parts).astype("<f2").tobytes()
+def pack(vectors: Mapping[str, np.ndarray], layout: Layout, dtype: str = "float16",
+         ) -> tuple[str, bytes]:
+    """``(dtype, blob)`` of ``vectors`` in ``layout`` order.
+
+    float16 is used when asked and every value fits it; otherwise float32 (a handcrafted
+    feature such as a spectral bandwidth of 77,000 Hz overflows float16).
+    """
+    flat = np.concatenate([np.asarray(vectors[name], dtype=np.float32).ravel()
+                           for name, _ in layout])
+    if dtype == "float16" and np.all(np.abs(flat[np.isfinite(flat)]) < _F16_MAX):
+        return "float16", flat.astype("<f2").tobytes()
+    return "float32", flat.astype("<f4").tobytes()
 
 
 def _unpack(data: bytes, dtype: str, layout: Layout) -> dict[str, np.ndarray]:
@@ -77,17 +89,22 @@ def _space_for_write(conn: sqlite3.Connection, space: str, layout: Layout) -> in
 
 
 def put_vectors(
-    conn: sqlite3.Connection, content_hash: str, space: str, vectors: Mapping[str, np.ndarray]
+    conn: sqlite3.Connection, content_hash: str, space: str, vectors: Mapping[str, np.ndarray],
+    *, dtype: str = "float16",
 ) -> None:
-    """Store (replace) the vectors of one content in ``space``. Call inside a transaction."""
+    """Store (replace) the vectors of one content in ``space``. Call inside a transaction.
+
+    ``dtype`` is what the producer asks for: float16 for learnt embeddings (half the
+    bytes), float32 for handcrafted features whose exact values a model scales.
+    """
     if not vectors:
         return
     layout = layout_of(vectors)
     space_id = _space_for_write(conn, space, layout)
+    stored_dtype, blob = pack(vectors, layout, dtype)
     conn.execute(
-        "INSERT OR REPLACE INTO vectors (content_hash, space_id, dtype, data)"
-        " VALUES (?, ?, 'float16', ?)",
-        (content_hash, space_id, pack(vectors, layout)),
+        "INSERT OR REPLACE INTO vectors (content_hash, space_id, dtype, data) VALUES (?, ?, ?, ?)",
+        (content_hash, space_id, stored_dtype, blob),
     )
 
 
