@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 
 from music_reclass.errors import ModelError, ParameterError, TooShortError
+from music_reclass.models.musicnn import PATCH_FRAMES, PATCH_SECONDS
 from music_reclass.pipeline import (
     Classifier,
     MusicnnTagClassifier,
     Prediction,
     load_classifier,
 )
-from music_reclass.models.musicnn import PATCH_FRAMES, PATCH_SECONDS
 from music_reclass.taxonomy import VOCABULARIES, load_taxonomy
 
 SR = 16000

@@ -7,6 +7,14 @@ from pathlib import Path
 
 import mutagen
 import pytest
+from music_reclass.act.tags import (
+    genre_state,
+    genres_of_state,
+    merge_genres,
+    read_tags,
+    restore_genre_state,
+    write_genres,
+)
 from mutagen.id3 import ID3
 
 from act_fixtures import (
@@ -24,14 +32,6 @@ from music_reclass.act.payload import (
     capture_exact,
     decoded_sample_count,
     rebuild_exact,
-)
-from music_reclass.act.tags import (
-    genre_state,
-    genres_of_state,
-    merge_genres,
-    read_tags,
-    restore_genre_state,
-    write_genres,
 )
 from music_reclass.errors import ParameterError
 

@@ -7,6 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
+from music_reclass.act.tags import genre_state, read_tags, write_genres
 from typer.testing import CliRunner
 
 from act_fixtures import (
@@ -19,7 +20,6 @@ from act_fixtures import (
 )
 from music_reclass.act import journal
 from music_reclass.act.payload import audio_digest, capture_exact
-from music_reclass.act.tags import genre_state, read_tags, write_genres
 from music_reclass.cli.main import app
 from music_reclass.store import db as libdb
 
@@ -237,8 +237,9 @@ def test_mixed_folder_tag_then_undo_is_byte_identical(shared_dir: Path, tmp_path
     import os
     import shutil
 
-    from music_reclass.act.payload import decoded_sample_count
     from music_reclass.act.tags import _default_normaliser, predicted_genres
+
+    from music_reclass.act.payload import decoded_sample_count
     from music_reclass.audio.discover import iter_candidates
 
     source = shared_dir / "audio" / "mixed-folder"
