@@ -79,7 +79,8 @@ class _Run:
 
     def __init__(self, conn: sqlite3.Connection, classifier: Any, pool: Pool,
                  summary: RunSummary, *, force: bool,
-                 on_result: Callable[[FileResult], None] | None) -> None:
+                 on_result: Callable[[FileResult], None] | None,
+                 cancel: Callable[[], bool] | None = None) -> None:
         self.conn = conn
         self.classifier = classifier
         self.model_id = str(classifier.model_id)
@@ -88,6 +89,7 @@ class _Run:
         self.summary = summary
         self.force = force
         self.on_result = on_result
+        self.cancel = cancel
         self.seen_paths: set[str] = set()
         #: content hash -> path of its first file analysed in this run (done or in flight)
         self.contents: dict[str, str] = {}
@@ -304,7 +306,12 @@ class _Run:
             batch, self.to_analyse = self.to_analyse[:size], self.to_analyse[size:]
             self.submit(self.pool.submit_analyse(batch))
 
+    def check_cancel(self) -> None:
+        if self.cancel is not None and self.cancel():
+            raise _Cancelled
+
     def submit(self, future: Future) -> None:
+        self.check_cancel()
         self.pending.add(future)
         while len(self.pending) >= self.pool.capacity:
             self.harvest(block=True)
@@ -372,9 +379,9 @@ def classify_paths(
         **(params or {}),
     })
     summary = RunSummary(run_id=run_id, model_id=model_id)
-    run = _Run(conn, classifier, pool, summary, force=force, on_result=on_result)
+    run = _Run(conn, classifier, pool, summary, force=force, on_result=on_result, cancel=cancel)
     try:
-        _drive(run, paths, on_ignored, cancel)
+        _drive(run, paths, on_ignored)
         summary.status = "done"
     except _Cancelled:
         summary.status = "cancelled"
@@ -400,11 +407,9 @@ def classify_paths(
 
 
 def _drive(run: _Run, paths: Sequence[str | os.PathLike],
-           on_ignored: Callable[[Candidate], None] | None,
-           cancel: Callable[[], bool] | None) -> None:
+           on_ignored: Callable[[Candidate], None] | None) -> None:
     for candidate in iter_candidates(paths):
-        if cancel is not None and cancel():
-            raise _Cancelled
+        run.check_cancel()
         if candidate.kind == "ignored":
             run.summary.ignored += 1
             if on_ignored is not None:
@@ -415,8 +420,7 @@ def _drive(run: _Run, paths: Sequence[str | os.PathLike],
         run.flush()
         run.harvest(block=False)
     while run.to_hash or run.to_analyse or run.pending:
-        if cancel is not None and cancel():
-            raise _Cancelled
+        run.check_cancel()
         run.flush(final=True)
         run.harvest(block=True)
 
