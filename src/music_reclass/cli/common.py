@@ -7,6 +7,7 @@ option, missing path, unusable database or model), 130 interrupted.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -82,6 +83,8 @@ def handled() -> Iterator[None]:
     except OSError as exc:
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         raise fail(f"{exc.strerror or exc}{where}") from exc
+    except sqlite3.Error as exc:  # a database error no layer named: still one line
+        raise fail(f"library database error: {exc}") from exc
 
 
 def stdout_is_terminal() -> bool:

@@ -37,6 +37,7 @@ from music_reclass.models.musicnn.spec import (
     MIN_SAMPLES,
     MUSICNN_INPUT,
     musicnn_space,
+    read_sidecar,
     shipped_versions,
     versions_text,
 )
@@ -114,9 +115,10 @@ class MusicnnEmbeddingExtractor(FeatureExtractor):
 
     @property
     def feature_names(self) -> list[str]:
-        nets = self._models()
+        # from the weights' sidecars: naming the features needs no network (nor torch)
         names = [f"{p}_penult_{i:03d}" for _, p in MODELS for i in range(_PENULTIMATE)]
-        names += [f"{p}_tag_{_tag_slug(tag)}" for _, p in MODELS for tag in nets[p].labels]
+        names += [f"{p}_tag_{_tag_slug(tag)}" for model, p in MODELS
+                  for tag in read_sidecar(model)["labels"]]
         return names
 
     def load(self, path: str | PathLike) -> tuple[np.ndarray, int]:

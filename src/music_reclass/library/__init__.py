@@ -22,11 +22,13 @@ from music_reclass.library.core import CancelToken
 from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMixin, TrainOutcome
 from music_reclass.library.models import ModelSpec
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
+from music_reclass.library.review import CorrectionReport, ReviewMixin
 from music_reclass.store.queries import FileQuery, FileView
 
 __all__ = [
     "CancelToken",
     "ClassifyRun",
+    "CorrectionReport",
     "CompareOutcome",
     "EvaluateOutcome",
     "FileQuery",
@@ -40,7 +42,7 @@ __all__ = [
 ]
 
 
-class Library(QueryMixin, ClassifyMixin, ActMixin, LearnMixin):
+class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin):
     """A music library database and every job on it.
 
     Parameters
@@ -55,7 +57,8 @@ class Library(QueryMixin, ClassifyMixin, ActMixin, LearnMixin):
 
     Jobs: :meth:`classify`; :meth:`files`, :meth:`iter_files`, :meth:`file`,
     :meth:`runs`, :meth:`stats`, :meth:`models`, :meth:`use_model`; :meth:`tag`,
-    :meth:`organise`, :meth:`undo`, :meth:`prune`; :meth:`train`, :meth:`evaluate`,
+    :meth:`organise`, :meth:`undo`, :meth:`prune`; :meth:`review_queue`, :meth:`correct`,
+    :meth:`accept`, :meth:`corrections`; :meth:`train`, :meth:`evaluate`,
     :meth:`compare`, :meth:`analyze`.
     """
 

@@ -14,9 +14,11 @@ from music_reclass.act.undo import UndoReport, undo_run
 from music_reclass.library.core import LibraryBase
 from music_reclass.store import files as store_files
 from music_reclass.store import queries
+from music_reclass.store.corrections import corrections_of_run, undo_corrections
 from music_reclass.store.db import transaction
 from music_reclass.store.journal import entries
 from music_reclass.store.queries import FileQuery
+from music_reclass.store.runs import get_run
 
 __all__ = ["ActMixin", "PruneReport"]
 
@@ -97,9 +99,26 @@ class ActMixin(LibraryBase):
                                 echo=echo, cancel=cancel)
 
     def undo(self, run_id: int | None = None, *, dry_run: bool = False) -> UndoReport:
-        """Undo a tag or organise run (default: the latest), refusing files changed since."""
+        """Undo a tag or organise run (default: the latest), refusing files changed since;
+        or withdraw the corrections of a correct run."""
         conn = self.connection() if dry_run else self.writable_connection()
+        run = get_run(conn, run_id) if run_id is not None else None
+        if run is not None and run.kind == "correct":
+            return self._undo_correct_run(run.id, dry_run=dry_run)
         return undo_run(conn, run_id, dry_run=dry_run)
+
+    def _undo_correct_run(self, run_id: int, *, dry_run: bool) -> UndoReport:
+        conn = self.connection()
+        active = [c for c in corrections_of_run(conn, run_id) if c.state == "active"]
+        report = UndoReport(run_id)
+        report.undone = [f"{c.path or c.content_hash}: correction {', '.join(c.labels)} withdrawn"
+                         for c in active]
+        report.skipped = [f"{c.path or c.content_hash}: already withdrawn"
+                          for c in corrections_of_run(conn, run_id) if c.state != "active"]
+        if not dry_run and active:
+            with transaction(conn):
+                undo_corrections(conn, run_id)
+        return report
 
     def prune(self, *, dry_run: bool = False, under: str | os.PathLike | None = None,
               ) -> PruneReport:

@@ -20,6 +20,8 @@ Version 1 shipped with music_reclass 0.1.0. Version 2:
 - ``runs`` gains ``summary`` (the counts a run reported, which later runs never erase).
 - ``models`` (every model the library used, with a short name) and ``settings``
   (the library's active model...).
+- ``corrections`` gains the owner's labels (several genres), the file, what it replaced,
+  the model it corrects, its run and its state (a correction can be undone).
 """
 
 from __future__ import annotations
@@ -188,6 +190,16 @@ CREATE TABLE settings (
     key   TEXT PRIMARY KEY,
     value TEXT NOT NULL                           -- JSON
 );
+
+-- a person's corrections: the genres they say a content has, with provenance
+ALTER TABLE corrections ADD COLUMN labels TEXT;          -- JSON list, the owner's words
+ALTER TABLE corrections ADD COLUMN path TEXT;            -- the file it was made on
+ALTER TABLE corrections ADD COLUMN replaced TEXT;        -- JSON: what the library said before
+ALTER TABLE corrections ADD COLUMN model_id TEXT;        -- whose prediction it corrects
+ALTER TABLE corrections ADD COLUMN run_id INTEGER REFERENCES runs(id);
+ALTER TABLE corrections ADD COLUMN state TEXT NOT NULL DEFAULT 'active';  -- active | undone
+ALTER TABLE corrections ADD COLUMN undone_at TEXT;
+CREATE INDEX corrections_content ON corrections(content_hash, state);
 """
 
 #: The per-patch-mean vectors of version 1 that the musicnn space keeps, in blob order.
