@@ -19,8 +19,16 @@ from __future__ import annotations
 from music_reclass.library.act import ActMixin, PruneReport
 from music_reclass.library.classify import ClassifyMixin, ClassifyRun
 from music_reclass.library.core import CancelToken
+from music_reclass.library.curate import (
+    CurateMixin,
+    Inconsistency,
+    InconsistencyReport,
+    Suggestion,
+    SuggestReport,
+)
 from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMixin, TrainOutcome
 from music_reclass.library.models import ModelSpec
+from music_reclass.library.personal import LearnReport
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
 from music_reclass.library.review import CorrectionReport, ReviewMixin
 from music_reclass.store.queries import FileQuery, FileView
@@ -33,16 +41,21 @@ __all__ = [
     "EvaluateOutcome",
     "FileQuery",
     "FileView",
+    "Inconsistency",
+    "InconsistencyReport",
+    "LearnReport",
     "Library",
     "LibraryStats",
     "ModelInfo",
     "ModelSpec",
     "PruneReport",
+    "SuggestReport",
+    "Suggestion",
     "TrainOutcome",
 ]
 
 
-class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin):
+class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, CurateMixin):
     """A music library database and every job on it.
 
     Parameters
@@ -59,7 +72,8 @@ class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin):
     :meth:`runs`, :meth:`stats`, :meth:`models`, :meth:`use_model`; :meth:`tag`,
     :meth:`organise`, :meth:`undo`, :meth:`prune`; :meth:`review_queue`, :meth:`correct`,
     :meth:`accept`, :meth:`corrections`; :meth:`train`, :meth:`evaluate`,
-    :meth:`compare`, :meth:`analyze`.
+    :meth:`compare`, :meth:`analyze`; :meth:`learn` (the owner's genres),
+    :meth:`suggest`, :meth:`inconsistencies`.
     """
 
     def __init__(self, db_path=None, *, classifier_factory=None) -> None:  # noqa: ANN001
