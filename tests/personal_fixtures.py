@@ -14,12 +14,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from music_reclass.features.musicnn_embedding import VECTOR_LAYOUT
 from music_reclass.store.db import connect
 from music_reclass.store.files import StoredOutcome, record_file
 
 DIM = sum(length for _, length in VECTOR_LAYOUT)
+
+
+@pytest.fixture(autouse=True)
+def isolated_config(tmp_path_factory, monkeypatch):
+    """Never read the developer's own config file (import this fixture into a module)."""
+    monkeypatch.delenv("RECLASS_CONFIG", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path_factory.mktemp("config")))
 
 
 def musicnn_space() -> str:

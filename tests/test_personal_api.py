@@ -24,7 +24,14 @@ from music_reclass.library.models import load_spec
 from music_reclass.models.artifact import read_sidecar
 from music_reclass.store.db import connect, transaction
 from music_reclass.store.vectors import put_vectors
-from personal_fixtures import DIM, make_tracks, musicnn_space, synthetic_library, to_vectors
+from personal_fixtures import (  # noqa: F401 - isolated_config is an autouse fixture
+    DIM,
+    isolated_config,
+    make_tracks,
+    musicnn_space,
+    synthetic_library,
+    to_vectors,
+)
 from test_scan import FakeClassifier, tone
 
 #: (file stem, pitch, genre tag as the owner spelled it, artist); None: untagged

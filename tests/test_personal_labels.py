@@ -10,6 +10,7 @@ from music_reclass.personal.config import GenreConfig, read_genre_config
 from music_reclass.personal.labels import TrackSource, build_labelling, split_genres
 from music_reclass.personal.sources import reclass_writes, track_sources
 from music_reclass.store.labels import JournalWrite, TrackRow
+from personal_fixtures import isolated_config  # noqa: F401 - autouse: no developer config
 
 
 def source(i: int, tags: list[str], **extra) -> TrackSource:
