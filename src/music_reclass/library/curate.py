@@ -64,17 +64,6 @@ class InconsistencyReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _reduced(X: np.ndarray, seed: int) -> np.ndarray:
-    """Standardised embeddings projected on their 32 principal axes (``X`` is consumed)."""
-    from music_reclass.personal.active import reduce
-    from music_reclass.personal.fit import standardise
-
-    mean, scale = standardise(X)
-    X -= mean
-    X /= scale
-    return X @ reduce(X, seed=seed)
-
-
 class CurateMixin(PersonalMixin):
     """Active learning and label checking over the library's labels."""
 
@@ -88,8 +77,7 @@ class CurateMixin(PersonalMixin):
         labelled, by diversity alone.
         """
         from music_reclass.features.musicnn_embedding import VECTOR_LAYOUT
-        from music_reclass.personal.active import select, uncertainty
-        from music_reclass.personal.train import fit_personal
+        from music_reclass.personal.active import rank_unlabelled
         from music_reclass.store.labels import vector_matrix
 
         prepared = self.prepare_labels(config=config, min_tracks=min_tracks, rare=rare,
@@ -98,22 +86,14 @@ class CurateMixin(PersonalMixin):
         X_new, found = vector_matrix(self.connection(), labelling.unlabelled,
                                      prepared.extractor.space, VECTOR_LAYOUT)
         hashes = [h for h, ok in zip(labelling.unlabelled, found, strict=True) if ok]
-        X_new = X_new[found]
         by_hash = {s.content_hash: s.path for s in prepared.sources}
         notes: list[str] = []
-        proba, unsure, model = None, None, "diversity only (fewer than two genres labelled)"
         if not hashes:
             notes.append("no unlabelled track with a stored embedding: nothing to suggest")
-            return SuggestReport([], len(labelling.content_hashes), 0, model, notes)
-        if len(labelling.classes) >= 2:
-            fit = fit_personal(prepared.X, labelling, seed=seed)
-            proba = fit.head.predict_proba(X_new)
-            unsure = uncertainty(proba, multi_label=labelling.multi_label,
-                                 thresholds=fit.head.thresholds_)
-            model = (f"a model of {len(labelling.classes)} genres fitted on "
-                     f"{len(labelling.content_hashes)} labelled tracks")
-        Z = _reduced(np.concatenate([prepared.X, X_new]), seed)
-        picks = select(Z[len(prepared.X):], Z[: len(prepared.X)], unsure, n, seed=seed)
+        picks, proba = rank_unlabelled(prepared.X, labelling, X_new[found], n, seed=seed)
+        model = ("diversity only (fewer than two genres labelled)" if proba is None else
+                 f"a model of {len(labelling.classes)} genres fitted on "
+                 f"{len(labelling.content_hashes)} labelled tracks")
         out = []
         for pick in picks:
             guesses = [] if proba is None else _best(proba[pick.index], labelling.classes)
@@ -134,6 +114,7 @@ class CurateMixin(PersonalMixin):
         track's artist; the neighbours are its nearest labelled tracks. Corrections are
         the owner's considered word and are not listed. Nothing is changed.
         """
+        from music_reclass.personal.active import reduced
         from music_reclass.personal.consistency import find_inconsistencies
         from music_reclass.personal.train import fit_personal
 
@@ -146,7 +127,7 @@ class CurateMixin(PersonalMixin):
         fit = fit_personal(prepared.X, labelling, seed=seed)
         if fit.oof is None:
             return InconsistencyReport([], len(labelling.content_hashes), "none", fit.notes)
-        Z = _reduced(prepared.X.copy(), seed)
+        Z = reduced(prepared.X.copy(), seed=seed)
         corrected = {s.content_hash for s in prepared.sources if s.correction}
         exclude = np.array([h in corrected for h in labelling.content_hashes])
         findings = find_inconsistencies(Z, labelling.Y, labelling.classes, fit.oof,

@@ -13,10 +13,12 @@ diversity counts and the first pick is the most typical track.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
-__all__ = ["Pick", "nearest_distances", "reduce", "select", "uncertainty"]
+__all__ = ["Pick", "nearest_distances", "rank_unlabelled", "reduce", "reduced", "select",
+           "uncertainty"]
 
 #: uncertain candidates considered per suggestion asked
 POOL_FACTOR = 10
@@ -132,3 +134,49 @@ def select(Z_candidates: np.ndarray, Z_labelled: np.ndarray, unsure: np.ndarray 
         distance = np.minimum(distance, nearest_distances(Z, Z[best : best + 1]))
         distance[best] = -1.0
     return picks
+
+
+def reduced(X: np.ndarray, *, seed: int = 0) -> np.ndarray:
+    """Standardised embeddings projected on their 32 principal axes (``X`` is consumed)."""
+    from music_reclass.personal.fit import standardise
+
+    mean, scale = standardise(X)
+    X -= mean
+    X /= scale
+    return X @ reduce(X, seed=seed)
+
+
+def rank_unlabelled(X_labelled: np.ndarray, labelling: Any, X_unlabelled: np.ndarray, n: int,
+                    *, seed: int = 0) -> tuple[list[Pick], np.ndarray | None]:
+    """The ``n`` unlabelled tracks to label next, and the current model's probabilities.
+
+    Parameters
+    ----------
+    X_labelled : np.ndarray [shape=(l, d)]
+        The labelled tracks' embeddings, in ``labelling`` order.
+    labelling : Labelling
+        Their genres.
+    X_unlabelled : np.ndarray [shape=(m, d)]
+    n : int
+
+    Returns
+    -------
+    picks : list of Pick
+        ``Pick.index`` is a row of ``X_unlabelled``.
+    proba : np.ndarray [shape=(m, k)] or None
+        The calibrated probabilities of a model fitted on the labels (None: fewer than
+        two genres, diversity alone ranked them).
+    """
+    from music_reclass.personal.train import fit_personal
+
+    proba = unsure = None
+    if len(labelling.classes) >= 2 and len(X_unlabelled):
+        head = fit_personal(X_labelled, labelling, seed=seed).head
+        proba = head.predict_proba(X_unlabelled)
+        unsure = uncertainty(proba, multi_label=labelling.multi_label,
+                             thresholds=head.thresholds_)
+    if not len(X_unlabelled):
+        return [], proba
+    Z = reduced(np.concatenate([X_labelled, X_unlabelled]).astype(np.float32), seed=seed)
+    picks = select(Z[len(X_labelled):], Z[: len(X_labelled)], unsure, n, seed=seed)
+    return picks, proba

@@ -275,8 +275,7 @@ def build_labelling(
     else:
         kept = [[k for k in keys if k not in rare_keys] for keys in found]
     groups = [_group(source) for source in sources]
-    rare_list = [_genre_count(collector, key, found, groups, ())
-                 for key in sorted(rare_keys, key=lambda k: (-counts[k], collector.name(k)))]
+    rare_list = _rare_counts(collector, rare_keys, found, groups, counts)
     labelling = _assemble(sources, kept, groups, collector, rare_keys if rare == "pool" else set(),
                           other_key=other_key, multi_label=multi_label, notes=notes)
     labelling.min_tracks = threshold
@@ -301,11 +300,17 @@ def _auto_min_tracks(counts: Counter[str], notes: list[str]) -> int:
     return DEFAULT_MIN_TRACKS
 
 
-def _genre_count(collector: _Collector, key: str, per_track: list[list[str]],
-                 groups: list[tuple[str, bool]], pooled: tuple[str, ...]) -> GenreCount:
-    members = [i for i, keys in enumerate(per_track) if key in keys]
-    return GenreCount(collector.name(key), len(members), len({groups[i][0] for i in members}),
-                      dict(collector.spellings.get(key, {})), pooled)
+def _rare_counts(collector: _Collector, rare_keys: set[str], per_track: list[list[str]],
+                 groups: list[tuple[str, bool]], counts: Counter[str]) -> list[GenreCount]:
+    """The rare genres with their tracks and artists, most tracks first (one pass)."""
+    artists: dict[str, set[str]] = {key: set() for key in rare_keys}
+    for keys, (group, _) in zip(per_track, groups, strict=True):
+        for key in keys:
+            if key in artists:
+                artists[key].add(group)
+    ordered = sorted(rare_keys, key=lambda k: (-counts[k], collector.name(k)))
+    return [GenreCount(collector.name(k), int(counts[k]), len(artists[k]),
+                       dict(collector.spellings.get(k, {}))) for k in ordered]
 
 
 def _assemble(sources: Sequence[TrackSource], per_track: list[list[str]],
