@@ -138,18 +138,31 @@ def test_suggest_lists_untagged_tracks_with_reasons(tagged):
     stems = [Path(s.path).stem for s in report.suggestions]
     assert len(set(stems)) == 3 and set(stems) <= {"low4", "low5", "high4", "high5"}
     assert all(s.reason and s.genres[0][0] in ("Hip-Hop", "Rock") for s in report.suggestions)
-    assert report.model.startswith("a model of 2 genres")
+    assert report.model.startswith("coverage")  # 8 labels of 2 genres: still covering
 
 
-@pytest.mark.parametrize(("labelled", "first_reason"), [
-    (0.0, "the most typical track"), (0.3, "unlike the tracks labelled so far")])
-def test_suggest_with_one_genre_ranks_by_diversity(tmp_path, labelled, first_reason):
+def test_suggest_turns_to_the_model_once_genres_are_covered(tmp_path):
+    tracks = make_tracks(300, ["Jazz", "Rock", "Reggae"], labelled=0.5, separation=0.15, seed=5)
+    lib = Library(synthetic_library(tmp_path / "lib.sqlite", tracks))
+    report = lib.suggest(5)
+    assert report.model.startswith("the uncertainty of a model of 3 genres")
+    assert len({s.path for s in report.suggestions}) == 5
+    assert all(s.phase == "refine" and s.reason.startswith("torn between")
+               for s in report.suggestions)
+    untagged = {t.path for t in tracks if not t.tags}
+    assert {s.path for s in report.suggestions} <= untagged
+    # the suggestions are among the tracks the model is least sure of
+    assert min(s.uncertainty for s in report.suggestions) > 0.5
+
+
+@pytest.mark.parametrize("labelled", [0.0, 0.3])
+def test_suggest_with_one_genre_covers_the_library(tmp_path, labelled):
     tracks = make_tracks(30, ["Rock"], labelled=labelled, seed=2)
     lib = Library(synthetic_library(tmp_path / "lib.sqlite", tracks))
     report = lib.suggest(4)
-    assert report.model.startswith("diversity only") and len(report.suggestions) == 4
-    assert report.suggestions[0].reason == first_reason
+    assert report.model.startswith("coverage") and len(report.suggestions) == 4
     assert len({s.path for s in report.suggestions}) == 4
+    assert report.suggestions[0].reason.startswith("typical of a group")
 
 
 def test_inconsistencies_find_a_mislabelled_track_with_evidence(tmp_path):

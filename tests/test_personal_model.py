@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from music_reclass.models.personal import PersonalHead, PlattCalibrator, TemperatureCalibrator
-from music_reclass.personal.active import reduce, select, uncertainty
+from music_reclass.personal.active import cover, reduce, refine, typicality, uncertainty
 from music_reclass.personal.calibrate import (
     f1_threshold,
     fit_platt,
@@ -175,20 +175,38 @@ def test_the_head_pickles_without_heavy_objects_and_checks_its_input():
     assert multi.decide(np.array([0.1, 0.2, 0.3]))[0] is None
 
 
-def test_uncertainty_and_diversity_pick_torn_and_different_tracks():
+def test_uncertainty_typicality_and_spread():
     proba = np.array([[0.5, 0.5], [0.99, 0.01], [0.51, 0.49], [0.6, 0.4]])
     assert uncertainty(proba, multi_label=False).round(2).tolist() == [1.0, 0.02, 0.98, 0.8]
     multi = uncertainty(np.array([[0.5, 0.0], [0.95, 0.05]]), multi_label=True,
                         thresholds=np.array([0.5, 0.5]))
     assert multi[0] == 1.0 and multi[1] < 0.2
-    # two identical torn tracks: only one of them is worth asking about
-    Z = np.array([[0.0, 0.0], [0.0, 0.0], [5.0, 5.0], [9.0, 0.0]])
-    picks = select(Z, np.array([[9.0, 0.1]]), np.array([1.0, 1.0, 0.9, 0.2]), 2)
-    assert [p.index for p in picks] == [0, 2]
-    cold = select(np.array([[0.0, 0.0], [0.1, 0.0], [10.0, 0.0], [5.0, 0.0]]),
-                  np.zeros((0, 2)), None, 2)
-    assert cold[0].index == 3 and cold[1].index in (0, 2)  # the most typical, then far away
-    assert reduce(np.random.default_rng(0).normal(size=(50, 6)), dims=3).shape == (6, 3)
+    rng = np.random.default_rng(0)
+    Z = np.concatenate([rng.normal(size=(40, 2)) * 0.1, [[6.0, 6.0]]])
+    typical = typicality(Z)
+    assert typical.max() == 1.0 and typical[-1] < 0.1  # the outlier is not typical
+    # equally unsure: the outlier loses to typical tracks, and one of two twins is enough
+    unsure = np.ones(len(Z))
+    picks = refine(Z, unsure, 3)
+    assert 40 not in [p.index for p in picks] and len({p.index for p in picks}) == 3
+    twins = np.array([[0.0, 0.0], [0.0, 0.0], [3.0, 0.0], [3.1, 0.0], [1.5, 0.1]])
+    picked = [p.index for p in refine(twins, np.array([1.0, 1.0, 0.9, 0.9, 0.5]), 2)]
+    assert picked[0] in (0, 1) and picked[1] not in (0, 1)
+    assert reduce(rng.normal(size=(50, 6)), dims=3).shape == (6, 3)
+
+
+def test_cover_picks_a_typical_track_of_each_uncovered_group():
+    rng = np.random.default_rng(1)
+    centres = np.array([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])
+    groups = np.repeat(np.arange(3), [60, 30, 10])
+    Z = centres[groups] + rng.normal(size=(100, 2))
+    labelled = Z[groups == 0][:1]  # the largest group already has a label
+    picks = cover(labelled, Z, 2, seed=0)
+    chosen = groups[[p.index for p in picks]]
+    assert sorted(chosen.tolist()) == [1, 2] and all(p.phase == "cover" for p in picks)
+    for pick, group in zip(picks, chosen, strict=True):  # near the middle of its group
+        assert np.linalg.norm(Z[pick.index] - centres[group]) < 1.5
+    assert len({p.index for p in cover(np.zeros((0, 2)), Z, 5)}) == 5
 
 
 def test_inconsistencies_need_both_the_audio_and_the_neighbours():

@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from music_reclass.library.personal import PersonalMixin
+from music_reclass.personal.active import COVER_EXTRA, COVER_PER_GENRE
 from music_reclass.personal.config import GenreConfig
 
 __all__ = ["CurateMixin", "Inconsistency", "InconsistencyReport", "Suggestion", "SuggestReport"]
@@ -25,8 +26,9 @@ class Suggestion:
     path: str
     content_hash: str
     genres: list[tuple[str, float]]  # the current model's best guesses (empty: no model)
+    phase: str  # "cover": typical of tracks no label covers yet; "refine": the model is unsure
     uncertainty: float  # 0 sure .. 1 torn
-    novelty: float  # distance to the nearest labelled track / typical spacing
+    typicality: float  # 0 .. 1: how many tracks sound like it
     score: float
     reason: str
 
@@ -91,14 +93,12 @@ class CurateMixin(PersonalMixin):
         if not hashes:
             notes.append("no unlabelled track with a stored embedding: nothing to suggest")
         picks, proba = rank_unlabelled(prepared.X, labelling, X_new[found], n, seed=seed)
-        model = ("diversity only (fewer than two genres labelled)" if proba is None else
-                 f"a model of {len(labelling.classes)} genres fitted on "
-                 f"{len(labelling.content_hashes)} labelled tracks")
+        model = _ranked_by(picks, labelling)
         out = []
         for pick in picks:
             guesses = [] if proba is None else _best(proba[pick.index], labelling.classes)
             out.append(Suggestion(by_hash[hashes[pick.index]], hashes[pick.index], guesses,
-                                  pick.uncertainty, pick.novelty, pick.score,
+                                  pick.phase, pick.uncertainty, pick.typicality, pick.score,
                                   _why(guesses, pick, labelling.multi_label)))
         return SuggestReport(out, len(labelling.content_hashes), len(hashes), model, notes)
 
@@ -161,18 +161,18 @@ def _best(proba: np.ndarray, classes: list[str], k: int = 3) -> list[tuple[str, 
     return [(classes[i], float(proba[i])) for i in order]
 
 
+def _ranked_by(picks: list[Any], labelling: Any) -> str:
+    if picks and picks[0].phase == "refine":
+        return (f"the uncertainty of a model of {len(labelling.classes)} genres fitted on "
+                f"{len(labelling.content_hashes)} labelled tracks, and typicality")
+    return (f"coverage: typical tracks of groups no label covers yet (until "
+            f"{COVER_PER_GENRE} labels per genre, plus {COVER_EXTRA})")
+
+
 def _why(guesses: list[tuple[str, float]], pick: Any, multi_label: bool) -> str:
-    parts = []
-    if guesses and len(guesses) >= 2:
-        if multi_label:
-            parts.append("unsure about " + ", ".join(f"{g} {p:.2f}" for g, p in guesses[:2]))
-        else:
-            parts.append(f"torn between {guesses[0][0]} {guesses[0][1]:.2f} and "
-                         f"{guesses[1][0]} {guesses[1][1]:.2f}")
-    if not np.isfinite(pick.novelty):
-        parts.append("the most typical track")
-    elif pick.novelty > 1.5:
-        parts.append("unlike every labelled track")
-    elif not guesses:
-        parts.append("unlike the tracks labelled so far")
-    return "; ".join(parts) or "helps the model most"
+    if pick.phase == "cover":
+        return "typical of a group of similar tracks that no label covers yet"
+    if multi_label:
+        return "unsure about " + ", ".join(f"{g} {p:.2f}" for g, p in guesses[:2])
+    return (f"torn between {guesses[0][0]} {guesses[0][1]:.2f} and {guesses[1][0]} "
+            f"{guesses[1][1]:.2f}")

@@ -185,8 +185,10 @@ def _with_cv(task: str, X: np.ndarray, Y: np.ndarray, labelling: Labelling, fold
     for other in stats[1:]:
         total = total + other
     seen = np.stack([(total - own).genre_counts > 0 for own in stats])[folds]
-    losses = [_calibrated_loss(task, s, Y, labelling.primary, seen) for s in scores]
-    best = int(np.argmin(losses))
+    losses = np.array([_calibrated_loss(task, s, Y, labelling.primary, seen) for s in scores])
+    # no held-out track of a genre its training folds knew: nothing to choose by
+    best = (int(np.argmin(losses)) if np.isfinite(losses).any()
+            else penalties.index(_DEFAULT_PENALTY[task]))
     oof_scores = scores[best]
     n_folds = len(stats)
     if task == "single-label":
@@ -212,11 +214,15 @@ def _with_cv(task: str, X: np.ndarray, Y: np.ndarray, labelling: Labelling, fold
 def _calibrated_loss(task: str, scores: np.ndarray, Y: np.ndarray, truth: np.ndarray,
                      seen: np.ndarray) -> float:
     if task == "single-label":
-        calibrator = fit_temperature(scores, truth)
         rows = np.isfinite(scores[np.arange(len(truth)), truth])
+        if not rows.any():
+            return np.inf
+        calibrator = fit_temperature(scores, truth)
         proba = calibrator(scores[rows])
         return float(-np.mean(np.log(np.clip(proba[np.arange(rows.sum()), truth[rows]],
                                              1e-12, 1.0))))
+    if not seen.any():
+        return np.inf
     proba = np.clip(fit_platt(scores, Y, seen)(scores), 1e-12, 1 - 1e-12)
     loss = np.where(Y, -np.log(proba), -np.log(1 - proba))
     return float(loss[seen].mean())
