@@ -109,12 +109,15 @@ class PersonalMixin(LibraryBase):
                    "multi_label": multi_label}
         first = build_labelling(sources, **options)
         wanted = first.content_hashes + first.only_rare
-        _, found = store_labels.vector_matrix(conn, wanted, extractor.space, ())
+        X, found = store_labels.vector_matrix(conn, wanted, extractor.space, VECTOR_LAYOUT)
         missing = {content for content, ok in zip(wanted, found, strict=True) if not ok}
+        if not missing:  # the labelled tracks come first, in labelling order: a view
+            return Prepared(sources, first, X[: len(first.content_hashes)], 0, settings,
+                            extractor)
         usable = [s for s in sources if s.content_hash not in missing]
-        labelling = build_labelling(usable, **options) if missing else first
-        X, _ = store_labels.vector_matrix(conn, labelling.content_hashes, extractor.space,
-                                          VECTOR_LAYOUT)
+        labelling = build_labelling(usable, **options)
+        row = {content: i for i, content in enumerate(wanted)}
+        X = X[[row[content] for content in labelling.content_hashes]]
         return Prepared(usable, labelling, X, len(missing), settings, extractor)
 
     # -- jobs

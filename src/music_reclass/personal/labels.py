@@ -173,14 +173,28 @@ class _Collector:
         self.forced: dict[str, str] = {}  # key -> the config map's spelling
         self.ignored: Counter[str] = Counter()
         self.sources: Counter[str] = Counter()
+        self._cache: dict[str, list[tuple[str, str | None, str]]] = {}
+
+    def _parsed(self, value: str) -> list[tuple[str, str | None, str]]:
+        """``(name, label or None, key)`` of each genre in a tag value (memoised: a
+        library holds few distinct tag values)."""
+        found = self._cache.get(value)
+        if found is None:
+            found = []
+            for name in split_genres(value):
+                resolved = self.config.resolve(name)
+                key = genre_key(resolved) if resolved is not None else ""
+                if not key or key in PLACEHOLDERS:
+                    resolved = None
+                found.append((name, resolved, key))
+            self._cache[value] = found
+        return found
 
     def keys_of(self, values: Sequence[str]) -> list[str]:
         keys: list[str] = []
         for value in values:
-            for name in split_genres(value):
-                resolved = self.config.resolve(name)
-                key = genre_key(resolved) if resolved is not None else ""
-                if resolved is None or not key or key in PLACEHOLDERS:
+            for name, resolved, key in self._parsed(value):
+                if resolved is None:
                     self.ignored[name] += 1
                     continue
                 if resolved != name:
@@ -197,7 +211,7 @@ class _Collector:
             self.sources["corrections"] += bool(keys)
             return keys
         added = {genre_key(g) for g in source.reclass_added}
-        own = [t for t in source.tags if genre_key(t) not in added]
+        own = [t for t in source.tags if genre_key(t) not in added] if added else source.tags
         self.sources["tags written by reclass, left out"] += len(source.tags) - len(own)
         if not own and source.tags and source.before_reclass:
             keys = self.keys_of(source.before_reclass)

@@ -118,7 +118,7 @@ def fit_personal(
     """
     start = time.perf_counter()
     task = labelling.task
-    X = np.array(X, dtype=np.float32, copy=copy)
+    X = np.array(X, dtype=np.float32) if copy else np.asarray(X, dtype=np.float32)
     mean, scale = standardise(X)
     X -= mean
     X /= scale

@@ -71,7 +71,7 @@ def library_tracks(conn: sqlite3.Connection) -> Iterator[TrackRow]:
         if content_hash in seen:
             continue
         seen.add(content_hash)
-        tags = _json(genre_tags)
+        tags = _json(genre_tags) if genre_tags not in (None, "", "[]") else []
         yield TrackRow(content_hash, path_from_db(path), artist, album,
                        [str(t) for t in tags] if isinstance(tags, list) else [])
 
@@ -146,15 +146,23 @@ def vector_matrix(conn: sqlite3.Connection, content_hashes: Sequence[str], space
         return matrix, found
     space_id, stored = known
     positions = _positions(stored, order, space)
+    total = sum(length for _, length in stored)
     row_of = {content: i for i, content in enumerate(content_hashes)}
     for start in range(0, len(content_hashes), _BATCH):
         batch = list(content_hashes[start : start + _BATCH])
         marks = ", ".join("?" * len(batch))
+        rows: dict[str, list[tuple[int, bytes]]] = {"float16": [], "float32": []}
         for content, dtype, data in conn.execute(
                 f"SELECT content_hash, dtype, data FROM vectors WHERE space_id = ?"
                 f" AND content_hash IN ({marks})", (space_id, *batch)):
-            flat = np.frombuffer(data, dtype="<f2" if dtype == "float16" else "<f4")
-            row = row_of[content]
-            matrix[row] = flat[positions]
-            found[row] = True
+            rows["float16" if dtype == "float16" else "float32"].append((row_of[content], data))
+        for dtype, items in rows.items():  # one decode per batch and dtype
+            if not items:
+                continue
+            where = np.array([row for row, _ in items])
+            flat = np.frombuffer(b"".join(data for _, data in items),
+                                 dtype="<f2" if dtype == "float16" else "<f4")
+            matrix[where] = flat.reshape(len(items), total)[:, positions]
+            found[where] = True
     return matrix, found
+
