@@ -3,15 +3,18 @@
 The calling process walks the folders and owns the database; the pool's workers hash,
 decode and classify (:mod:`music_reclass.runner.worker`). For each audio file:
 
-1. size, mtime and inode match its stored row: its content hash is known without
-   reading a byte; otherwise a worker hashes it (a renamed, copied or changed file);
+1. size, mtime and inode match its stored row (the rows under the given folders are
+   read in one query when the run starts): its content hash is known without reading
+   a byte, not even to sniff its format; otherwise a worker hashes it (a renamed,
+   copied or changed file);
 2. the content already has this model's analysis: the file is answered from the
    database (``cached``); the content has stored vectors of the model's embedding
    space (another taxonomy of the default model, a head trained on musicnn
    embeddings): the model answers from them here, without the audio (``from_vectors``);
 3. otherwise a worker decodes the excerpt the model asks for and classifies it.
 
-Each file's outcome is committed in one transaction, so a run killed at any instant
+Each file's outcome is committed in one transaction (an unchanged file answered from
+the database only gets its "last seen" mark, in batches), so a run killed at any instant
 resumes from what was committed: resumption comes from the database, not from a
 checkpoint. A bounded number of tasks is in flight and per-file results are streamed
 to ``on_result`` and never kept, so memory stays flat whatever the library's size.
@@ -19,6 +22,7 @@ to ``on_result`` and never kept, so memory stays flat whatever the library's siz
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sqlite3
@@ -33,7 +37,14 @@ from music_reclass.runner.pool import Pool
 from music_reclass.runner.results import FileResult, RunSummary
 from music_reclass.runner.worker import Analysed, AnalyseJob, Hashed, one_line
 from music_reclass.store.analyses import AnalysisRecord, AnalysisRow, find_analysis
-from music_reclass.store.files import StoredOutcome, known_file, record_file, track_duration
+from music_reclass.store.files import (
+    FileRow,
+    StoredOutcome,
+    known_files_under,
+    record_file,
+    touch_files,
+    track_duration,
+)
 from music_reclass.store.runs import finish_run, start_run
 from music_reclass.store.vectors import get_vectors
 
@@ -46,6 +57,8 @@ CONTENT_ERROR_CODES = frozenset({"corrupt", "too-short", "silent", "unsupported"
 
 #: Files hashed per worker task (hashing is quick: batches keep the queues short).
 HASH_BATCH = 8
+#: Unchanged files marked as seen per transaction.
+TOUCH_BATCH = 1000
 
 
 class _Cancelled(Exception):
@@ -91,6 +104,10 @@ class _Run:
         self.on_result = on_result
         self.cancel = cancel
         self.seen_paths: set[str] = set()
+        #: the library's rows under the run's paths: what a rescan checks files against
+        self.known: dict[str, FileRow] = {}
+        self.touched: list[str] = []
+        self.real_folders: dict[str, str] = {}
         #: content hash -> path of its first file analysed in this run (done or in flight)
         self.contents: dict[str, str] = {}
         #: content hash -> files waiting for that content's analysis in flight
@@ -145,21 +162,47 @@ class _Run:
 
     def audio_candidate(self, candidate: Candidate) -> None:
         """Answer what the database knows; queue a hash for the rest."""
-        path = str(Path(candidate.path).resolve())
+        path = self.real_path(candidate.path, candidate.is_link)
         if path in self.seen_paths:
             self.emit(FileResult(path, "skipped", self.model_id, duplicate_of=path))
             return
         self.seen_paths.add(path)
         try:
-            info = os.stat(path)
+            info = candidate.stat or os.stat(path)
         except OSError as exc:
             self.unreadable(path, one_line(exc.strerror or exc))
             return
-        known = known_file(self.conn, path, info)
-        if known is None:
+        row = self.unchanged(path, info)
+        if row is None:
             self.to_hash.append(path)
             return
-        self.resolve(Hashed(path, known, info.st_size, info.st_mtime_ns, info.st_ino))
+        self.resolve(Hashed(path, row.content_hash, info.st_size, info.st_mtime_ns, info.st_ino))
+
+    def unchanged(self, path: str, info: os.stat_result) -> FileRow | None:
+        """The stored row of ``path`` when size, mtime and inode still match it."""
+        row = self.known.get(path)
+        if row is None or row.size != info.st_size or row.mtime_ns != info.st_mtime_ns:
+            return None
+        if row.inode is not None and row.inode != info.st_ino:
+            return None
+        return row
+
+    def known_audio(self, path: Path, info: os.stat_result, is_link: bool) -> bool:
+        """For the walk: an unchanged file recorded as audio needs no sniffing."""
+        row = self.unchanged(self.real_path(path, is_link), info)
+        return row is not None and row.status == "ok"
+
+    def real_path(self, path: Path, is_link: bool) -> str:
+        """The resolved path (the library's key), resolving each folder only once."""
+        if is_link:
+            return os.path.realpath(path)
+        folder = str(path.parent)
+        real = self.real_folders.get(folder)
+        if real is None:
+            if len(self.real_folders) > 10000:  # bounded: a walk visits folders in order
+                self.real_folders.clear()
+            real = self.real_folders[folder] = os.path.realpath(folder)
+        return os.path.join(real, path.name)
 
     def unreadable(self, path: str, reason: str) -> None:
         self.record(StoredOutcome(path, "error", error_code="unreadable", error=reason))
@@ -193,9 +236,24 @@ class _Run:
 
     def stored(self, item: Hashed, analysis: AnalysisRow, *, cached: bool) -> None:
         status = "ok" if analysis.status == "ok" else "error"
-        self.record(self.outcome(item, status, error_code=analysis.error_code,
-                                 error=analysis.error))
+        row = self.known.get(item.path)
+        if (row is not None and row.content_hash == item.content_hash and row.status == status
+                and row.size == item.size and row.mtime_ns == item.mtime_ns):
+            self.touch(item.path)  # nothing changed: no per-file write
+        else:
+            self.record(self.outcome(item, status, error_code=analysis.error_code,
+                                     error=analysis.error))
         self.emit(self.result_of(item.path, analysis, item.content_hash, cached=cached))
+
+    def touch(self, path: str | None = None) -> None:
+        """Queue ``path`` as seen; write the queue when full (or when ``path`` is None)."""
+        if path is not None:
+            self.touched.append(path)
+        if self.touched and (path is None or len(self.touched) >= TOUCH_BATCH):
+            start = time.perf_counter()
+            touch_files(self.conn, self.touched, self.summary.run_id)
+            self.stages["db"] += time.perf_counter() - start
+            self.touched = []
 
     def from_vectors(self, item: Hashed) -> bool:
         """Answer from the content's stored vectors, when the model can (no audio)."""
@@ -381,6 +439,7 @@ def classify_paths(
     summary = RunSummary(run_id=run_id, model_id=model_id)
     run = _Run(conn, classifier, pool, summary, force=force, on_result=on_result, cancel=cancel)
     try:
+        run.known = known_files_under(conn, [os.path.realpath(p) for p in paths])
         _drive(run, paths, on_ignored)
         summary.status = "done"
     except _Cancelled:
@@ -394,6 +453,8 @@ def classify_paths(
         pool.shutdown()
         if conn.in_transaction:  # interrupted between BEGIN and its try block
             conn.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # the marks are a courtesy, never a failure
+            run.touch()
         summary.elapsed = time.perf_counter() - started
         summary.stages = dict(run.stages)
         summary.cpu = _cpu(cpu_before, summary.elapsed, run)
@@ -408,7 +469,7 @@ def classify_paths(
 
 def _drive(run: _Run, paths: Sequence[str | os.PathLike],
            on_ignored: Callable[[Candidate], None] | None) -> None:
-    for candidate in iter_candidates(paths):
+    for candidate in iter_candidates(paths, known=run.known_audio):
         run.check_cancel()
         if candidate.kind == "ignored":
             run.summary.ignored += 1

@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,44 @@ class StoredOutcome:
     error: str | None = None
     track: Mapping[str, Any] | None = None
     inode: int | None = None
+
+
+def under_clause(under: str, args: dict[str, Any], column: str = "f.path") -> str:
+    """SQL matching ``column`` equal to or below the folder ``under`` (named parameters
+    added to ``args``); uses the index on paths for text paths."""
+    prefix = under.rstrip("/")
+    args["under"] = path_to_db(prefix)
+    args["under_lo"] = prefix + "/"
+    args["under_hi"] = prefix + "0"  # "/" + 1: every path below "prefix/" sorts before it
+    args["under_blob"] = os.fsencode(prefix + "/")
+    args["under_blob_len"] = len(args["under_blob"])
+    return (f"({column} = :under OR ({column} >= :under_lo AND {column} < :under_hi)"
+            f" OR (typeof({column}) = 'blob' AND substr({column}, 1, :under_blob_len)"
+            " = :under_blob))")
+
+
+def known_files_under(conn: sqlite3.Connection, roots: Sequence[str]) -> dict[str, FileRow]:
+    """Every recorded file (with a content hash) at or below ``roots``, by path: one query
+    per root, so a rescan checks each file against memory, not the database."""
+    known: dict[str, FileRow] = {}
+    for root in roots:
+        args: dict[str, Any] = {}
+        rows = conn.execute(
+            "SELECT path, content_hash, size, mtime_ns, status, inode FROM files"
+            f" WHERE content_hash IS NOT NULL AND {under_clause(root, args, 'path')}", args)
+        for row in rows:
+            path = path_from_db(row[0])
+            known[path] = FileRow(path, row[1], row[2], row[3], row[4], row[5])
+    return known
+
+
+def touch_files(conn: sqlite3.Connection, paths: Sequence[str], run_id: int | None) -> None:
+    """Mark unchanged files as seen by a run, in one transaction (a rescan writes nothing
+    else for them)."""
+    now = utcnow()
+    with transaction(conn):
+        conn.executemany("UPDATE files SET last_seen = ?, last_run_id = ? WHERE path = ?",
+                         [(now, run_id, path_to_db(path)) for path in paths])
 
 
 def lookup_file(conn: sqlite3.Connection, path: str | os.PathLike) -> FileRow | None:

@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from music_reclass.errors import ParameterError
+from music_reclass.store.analyses import AnalysisRow
 from music_reclass.store.db import path_from_db, path_to_db
+from music_reclass.store.files import under_clause
 
 __all__ = ["FileQuery", "FileView", "count_files", "file_details", "genre_counts", "iter_files"]
 
@@ -108,21 +110,10 @@ _SELECT = (
 )
 
 
-def _under_clause(under: str, args: dict[str, Any]) -> str:
-    prefix = under.rstrip("/")
-    args["under"] = path_to_db(prefix)
-    args["under_lo"] = prefix + "/"
-    args["under_hi"] = prefix + "0"  # "/" + 1: every path below "prefix/" sorts before it
-    args["under_blob"] = os.fsencode(prefix + "/")
-    args["under_blob_len"] = len(args["under_blob"])
-    return ("(f.path = :under OR (f.path >= :under_lo AND f.path < :under_hi)"
-            " OR (typeof(f.path) = 'blob' AND substr(f.path, 1, :under_blob_len) = :under_blob))")
-
-
 def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
     where: list[str] = []
     if query.under is not None:
-        where.append(_under_clause(query.under, args))
+        where.append(under_clause(query.under, args))
     if query.status in ("ok", "error"):
         where.append("f.status = :status")
         args["status"] = query.status
@@ -244,7 +235,7 @@ def genre_counts(conn: sqlite3.Connection, model_id: str, *,
     args: dict[str, Any] = {"model": model_id}
     where = ["a.status = 'ok'"]
     if under is not None:
-        where.append(_under_clause(under, args))
+        where.append(under_clause(under, args))
     rows = conn.execute(
         "SELECT a.top_genre, count(*), avg(a.top_confidence) FROM files f"
         " JOIN analyses a ON a.content_hash = f.content_hash AND a.model_id = :model"
@@ -311,8 +302,6 @@ def file_details(conn: sqlite3.Connection, path: str | os.PathLike) -> dict[str,
 
 
 def _content_details(conn: sqlite3.Connection, chash: str, db_path: Any) -> dict[str, Any]:
-    from music_reclass.store.analyses import AnalysisRow
-
     trow = conn.execute("SELECT * FROM tracks WHERE content_hash = ?", (chash,)).fetchone()
     track = None
     if trow is not None:
