@@ -147,6 +147,12 @@ def classify_command(
     quiet: bool = typer.Option(False, "--quiet", "-q",
                                help="No per-file lines, no progress bar: the summary and "
                                     "the failures only."),
+    dask: str | None = typer.Option(
+        None, "--dask",
+        help="Run on a Dask cluster: local:N (N worker processes here) or a scheduler "
+             "address (tcp://host:8786). Workers must see the files (shared filesystem)."),
+    dask_path_map: list[str] = typer.Option(
+        [], "--dask-path-map", help="LOCAL=REMOTE: how Dask workers name this machine's paths."),
     batch_size: int = typer.Option(1, "--batch-size", min=1, hidden=True,
                                    help="Files per worker task."),
 ) -> None:
@@ -188,7 +194,8 @@ def classify_command(
                                    markup=False)
         run = library.classify(paths, model=model, taxonomy=taxonomy, jobs=jobs,
                                batch_size=batch_size, force=force, keep_results=False,
-                               on_result=on_result, on_progress=on_progress)
+                               on_result=on_result, on_progress=on_progress, dask=dask,
+                               dask_path_map=dask_path_map)
         if bar is not None:
             bar.update(task, completed=bar.tasks[0].total or 0)
     if broken_pipe:

@@ -198,6 +198,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
         # executescript commits any open transaction, so wrap it explicitly: a crash
         # mid-migration rolls back to the previous version.
         conn.execute("BEGIN IMMEDIATE")
+        if schema_version(conn) > version:  # another process migrated it meanwhile
+            conn.execute("ROLLBACK")
+            continue
         try:
             migration = MIGRATIONS[version]
             if callable(migration):
