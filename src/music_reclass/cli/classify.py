@@ -28,6 +28,7 @@ from music_reclass.cli.common import (
     fail,
     handled,
     open_library,
+    setting,
 )
 from music_reclass.cli.output import (
     CsvWriter,
@@ -160,6 +161,10 @@ def classify_command(
     if json_output and csv_output:
         raise fail("--json and --csv are exclusive")
     library = open_library(db)
+    jobs = setting("classify", "jobs", jobs)
+    dask = setting("classify", "dask", dask)
+    if model is None:
+        taxonomy = setting("classify", "taxonomy", taxonomy)
     machine = json_output or csv_output
     csv_writer = CsvWriter(_csv_header(top_k)) if csv_output else None
     show_progress = not quiet and sys.stderr.isatty()
