@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from music_reclass.audio.probe import describe_content, sniff_format
+from music_reclass.audio.probe import confirm_frame_stream, describe_content, sniff_format
 
 __all__ = ["Candidate", "iter_candidates", "special_file_kind", "AUDIO_EXTENSIONS",
            "IGNORED_EXTENSIONS", "IGNORED_NAMES"]
@@ -196,11 +196,21 @@ def _classify_file(path: Path, info: os.stat_result, is_link: bool = False) -> C
         looks_like = None if fmt else describe_content(path)
     except OSError as exc:
         return Candidate(path, "error", _os_reason(exc))
+    if fmt in ("mp3", "aac") and not claims_audio and not _confirmed(path):
+        # random bytes can look like two MPEG frames; a file not named as audio needs more
+        return Candidate(path, "ignored", "not audio (no audio stream found)")
     if fmt:
         return Candidate(path, "audio", None, fmt, info, is_link)
     if claims_audio:
         return Candidate(path, "error", f"not audio: looks like {looks_like}")
     return Candidate(path, "ignored", f"not audio ({looks_like})")
+
+
+def _confirmed(path: Path) -> bool:
+    try:
+        return confirm_frame_stream(path)
+    except OSError:
+        return False
 
 
 def _is_hidden(name: str) -> bool:
