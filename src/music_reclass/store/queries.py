@@ -55,6 +55,14 @@ class FileQuery:
     descending: bool = False
     limit: int | None = None
     offset: int = 0
+    with_tags: bool = True  # False: skip each file's tag list (faster tables)
+
+    @property
+    def needs_analysis(self) -> bool:
+        """Whether only files with an analysis by the model can match."""
+        return (self.genre is not None or self.min_confidence is not None
+                or self.max_confidence is not None or self.decided is not None
+                or self.status == "review")
 
 
 @dataclass
@@ -101,13 +109,19 @@ class FileView:
         }
 
 
-_SELECT = (
+_COLUMNS = (
     "SELECT f.id, f.path, f.status, f.error_code, f.error, f.content_hash, f.size,"
     " t.duration, t.title, t.artist, t.album, t.genre_tags, a.model_id, a.status AS a_status,"
-    " a.genres, a.tags, a.decided, a.abstain_reason, a.stage"
-    " FROM files f LEFT JOIN tracks t ON t.content_hash = f.content_hash"
-    " LEFT JOIN analyses a ON a.content_hash = f.content_hash AND a.model_id = :model"
+    " a.genres, {tags} AS tags, a.decided, a.abstain_reason, a.stage"
 )
+
+
+def _from(query: FileQuery) -> str:
+    # an inner join when only analysed files can match: SQLite then starts from the
+    # analyses' (model, genre, confidence) index instead of scanning every file
+    join = "JOIN" if query.needs_analysis else "LEFT JOIN"
+    return (" FROM files f LEFT JOIN tracks t ON t.content_hash = f.content_hash"
+            f" {join} analyses a ON a.content_hash = f.content_hash AND a.model_id = :model")
 
 
 def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
@@ -124,7 +138,7 @@ def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
     elif query.status not in (None, "missing"):
         raise ParameterError(f"status must be one of {', '.join(STATUSES)}, not {query.status!r}")
     if query.genre is not None:
-        where.append("lower(a.top_genre) = lower(:genre)")
+        where.append("a.top_genre = :genre COLLATE NOCASE")
         args["genre"] = query.genre
     if query.min_confidence is not None:
         where.append("a.top_confidence >= :min_conf")
@@ -149,9 +163,9 @@ def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
 def _sql(query: FileQuery, args: dict[str, Any], *, count: bool = False) -> str:
     where = _where(query, args)
     args["model"] = query.model_id
-    sql = _SELECT
-    if count:
-        sql = "SELECT count(*)" + sql[sql.index(" FROM files"):]
+    sql = "SELECT count(*)" if count else _COLUMNS.format(
+        tags="a.tags" if query.with_tags else "NULL")
+    sql += _from(query)
     if where:
         sql += " WHERE " + " AND ".join(where)
     if count:

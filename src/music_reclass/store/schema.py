@@ -153,20 +153,24 @@ CREATE TABLE spaces (
 );
 
 -- Every track-level vector of one content in one embedding space, packed (see spaces).
+-- A rowid table: rows of a kilobyte would spill to overflow pages in a WITHOUT ROWID one.
 CREATE TABLE vectors (
+    id           INTEGER PRIMARY KEY,
     content_hash TEXT NOT NULL,
     space_id     INTEGER NOT NULL REFERENCES spaces(id),
     dtype        TEXT NOT NULL,                   -- float16 | float32 (little endian)
     data         BLOB NOT NULL,
-    PRIMARY KEY (content_hash, space_id)
-) WITHOUT ROWID;
+    UNIQUE (content_hash, space_id)
+);
 
 ALTER TABLE analyses ADD COLUMN top_genre TEXT;
 ALTER TABLE analyses ADD COLUMN top_confidence REAL;
 ALTER TABLE analyses ADD COLUMN decided TEXT;           -- JSON list of genres, NULL: abstained
 ALTER TABLE analyses ADD COLUMN abstain_reason TEXT;
 ALTER TABLE analyses ADD COLUMN stage TEXT;             -- the cascade stage that decided
-CREATE INDEX analyses_model_genre ON analyses(model_id, top_genre);
+CREATE INDEX analyses_model_genre
+    ON analyses(model_id, top_genre COLLATE NOCASE, top_confidence);
+CREATE INDEX analyses_model_confidence ON analyses(model_id, top_confidence);
 
 ALTER TABLE files ADD COLUMN inode INTEGER;
 CREATE INDEX files_run ON files(last_run_id);
