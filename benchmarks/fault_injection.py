@@ -33,17 +33,18 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 
 from act_fixtures import (  # noqa: E402
-    KILL_GENRES,
+    KILL_KINDS,
     _finish,
     _integrity,
     _reclass,
+    command_args,
     kill_trial,
+    last_run_status,
+    make_kill_library,
     make_library,
-    register,
     run_and_kill,
 )
 
-WINDOWS = {"tag": 2.0, "organise": 1.5, "undo": 1.7}
 CLASSIFY_SECONDS = 4.5  # per file of a classify trial: one whole 3 s patch and some
 
 
@@ -61,7 +62,9 @@ def classify_trial(workdir: Path, *, seed: int, window: float) -> dict:
     # classify rejects clips shorter than one 3 s patch: give it whole patches
     files = make_library(root, count=6, tagged=False, seconds=CLASSIFY_SECONDS)
     killed = run_and_kill(["classify", str(root), "--db", str(db)], rng=rng, window=window,
-                          delay=0.02)
+                          delay=0.0)
+    # mid-run: the run row exists and is still marked running
+    killed = killed and db.exists() and last_run_status(db, "classify") == "running"
     failures = []
     if db.exists() and (status := _integrity(db)) != "ok":
         failures.append(f"integrity_check: {status}")
@@ -97,32 +100,19 @@ def startup_seconds() -> float:
     return time.perf_counter() - start
 
 
-def reference_seconds(kind: str, workdir: Path, *, count: int, delay: float) -> float:
-    """Wall time of one un-killed run of ``kind`` on a trial's library (same delay).
-
-    Printed next to the kill window: kills are uniform in ``[0, window]``, so this
-    says which share of them land inside the work rather than after it.
-    """
-    root, into, db = workdir / "music", workdir / "sorted", workdir / "lib.sqlite"
+def reference_seconds(kind: str, workdir: Path, *, count: int) -> float:
+    """Wall time of one un-killed run of ``kind`` on a trial's library."""
     if kind == "classify":
+        root, db = workdir / "music", workdir / "lib.sqlite"
         make_library(root, count=6, tagged=False, seconds=CLASSIFY_SECONDS)
         args = ["classify", str(root), "--db", str(db)]
     else:
-        from music_reclass.store import db as libdb
-
-        files = make_library(root, count=count)
-        conn = libdb.connect(db)
-        for path in files:
-            register(conn, path, genres=KILL_GENRES)
-        conn.close()
-        tag_args = ["tag", str(root), "--db", str(db), "--min-confidence", "0.4"]
-        args = {"tag": tag_args, "organise": ["organise", str(root), "--into", str(into),
-                                              "--db", str(db)],
-                "undo": ["undo", "--db", str(db)]}[kind]
-        if kind == "undo":
-            _finish(tag_args)
+        _files, root, into, db = make_kill_library(workdir, count=count)
+        args, setup = command_args(kind, root, into, db)
+        if setup is not None:
+            _finish(setup)
     start = time.perf_counter()
-    proc = _reclass(args, env={"RECLASS_FAULT_DELAY": str(delay)})
+    proc = _reclass(args)
     proc.communicate(timeout=600)
     return time.perf_counter() - start
 
@@ -131,56 +121,45 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=20)
     parser.add_argument("--files", type=int, default=10)
-    parser.add_argument("--delay", type=float, default=0.02)
     parser.add_argument("--classify-window", type=float, default=None,
                         help="kill window of classify (default: one full run's time)")
     parser.add_argument("--no-classify", action="store_true")
-    parser.add_argument("--only", nargs="+", choices=["tag", "organise", "undo", "classify"],
+    parser.add_argument("--only", nargs="+", choices=[*KILL_KINDS, "classify"],
                         help="run only these commands")
     args = parser.parse_args()
     os.environ.setdefault("RECLASS_DATA_DIR", tempfile.mkdtemp(prefix="reclass-fi-data-"))
 
-    kinds = args.only or ["tag", "organise", "undo", "classify"]
+    kinds = args.only or [*KILL_KINDS, "classify"]
     if "classify" in kinds and (args.no_classify or not classify_available()):
         kinds.remove("classify")
     print(
         f"{args.trials} trials per command, {args.files} files per trial "
-        f"(classify: 6 files of {CLASSIFY_SECONDS} s), RECLASS_FAULT_DELAY={args.delay}s; "
-        f"kill time uniform in [0, window]; interpreter start-up {startup_seconds():.2f} s"
+        f"(classify: 6 files of {CLASSIFY_SECONDS} s); act commands are killed at a random "
+        f"step, classify at a uniform time in [0, window]; interpreter start-up "
+        f"{startup_seconds():.2f} s"
     )
-    print(
-        f"{'command':<10} {'trials':>6} {'killed mid-run':>15} {'failed trials':>14} "
-        f"{'window s':>9} {'full run s':>11} {'seconds':>8}"
-    )
+    print(f"{'command':<14} {'trials':>6} {'killed mid-run':>15} {'failed trials':>14} "
+          f"{'full run s':>11} {'seconds':>8}")
     all_failures = []
-    windows = {**WINDOWS, "classify": args.classify_window}
     for kind in kinds:
         with tempfile.TemporaryDirectory(prefix=f"reclass-fi-ref-{kind}-") as tmp:
-            full_run = reference_seconds(kind, Path(tmp), count=args.files, delay=args.delay)
-        if windows[kind] is None:
-            windows[kind] = full_run
+            full_run = reference_seconds(kind, Path(tmp), count=args.files)
         killed = failed = 0
         start = time.perf_counter()
         for seed in range(args.trials):
             with tempfile.TemporaryDirectory(prefix=f"reclass-fi-{kind}-") as tmp:
                 if kind == "classify":
-                    result = classify_trial(Path(tmp), seed=seed, window=windows[kind])
+                    result = classify_trial(Path(tmp), seed=seed,
+                                            window=args.classify_window or full_run)
                 else:
-                    result = kill_trial(
-                        Path(tmp),
-                        kind,
-                        seed=seed,
-                        count=args.files,
-                        delay=args.delay,
-                        window=WINDOWS[kind],
-                    )
+                    result = kill_trial(Path(tmp), kind, seed=seed, count=args.files)
             killed += result["killed"]
             if result["failures"]:
                 failed += 1
                 all_failures.append((kind, seed, result["failures"]))
         elapsed = time.perf_counter() - start
-        print(f"{kind:<10} {args.trials:>6} {killed:>15} {failed:>14} {windows[kind]:>9.1f} "
-              f"{full_run:>11.1f} {elapsed:>8.1f}", flush=True)
+        print(f"{kind:<14} {args.trials:>6} {killed:>15} {failed:>14} {full_run:>11.1f} "
+              f"{elapsed:>8.1f}", flush=True)
     for kind, seed, failures in all_failures:
         print(f"FAIL {kind} seed={seed}:")
         for line in failures:

@@ -31,10 +31,10 @@ Moving or copying (:func:`move_file`)
     SHA-256 of every byte, link into place, fsync, and only then remove the
     source.
 
-Fault injection (tests only)
-    ``RECLASS_FAULT_DELAY=<seconds>`` makes :func:`fault_point` sleep between
-    every step, so that a test killing the process with SIGKILL lands inside
-    the dangerous windows reliably. Unset in normal use (no cost).
+Fault points
+    Every step calls :func:`fault_point` (see :mod:`music_reclass.faults`): a test
+    installs a hook there to sleep, raise an ``OSError`` or SIGKILL the process
+    inside the dangerous windows. No hook in normal use (no cost).
 """
 
 from __future__ import annotations
@@ -44,10 +44,10 @@ import errno
 import os
 import secrets
 import shutil
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
+from music_reclass import faults
 from music_reclass.act.payload import audio_digest, decoded_sample_count, file_sha256
 from music_reclass.errors import ParameterError, SafeWriteError
 
@@ -57,10 +57,8 @@ _MAX_NAME_BYTES = 255
 
 
 def fault_point(name: str) -> None:
-    """Test hook: sleep ``RECLASS_FAULT_DELAY`` seconds (no-op when unset)."""
-    delay = os.environ.get("RECLASS_FAULT_DELAY")
-    if delay:
-        time.sleep(float(delay))
+    """A step of a change to a user's file (see :mod:`music_reclass.faults`)."""
+    faults.point(name)
 
 
 # ----------------------------------------------------------------------------- helpers

@@ -119,6 +119,8 @@ def undo_run(
             )
             continue
         report.undone.append(message)
+        if not dry_run:
+            safe_write.fault_point("done")
     if report.undo_run_id is not None:
         store_runs.finish_run(conn, report.undo_run_id, "done" if report.ok else "failed",
                               {"undone": len(report.undone), "refused": len(report.refused)})

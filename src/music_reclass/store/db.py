@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from music_reclass import faults
 from music_reclass.errors import DatabaseError, MissingDatabaseError
 from music_reclass.store.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
@@ -77,6 +78,7 @@ def connect(path: str | os.PathLike, *, create: bool = True,
     conn = _open(path)
     try:
         _configure(conn)
+        faults.point("db-connected", conn=conn)
         if migrate:
             _migrate(conn)
     except sqlite3.DatabaseError as exc:
