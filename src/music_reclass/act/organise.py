@@ -54,14 +54,18 @@ from music_reclass.act.selection import (
     require_analysed,
     taxonomy_normaliser,
 )
-from music_reclass.act.settle import repair_interrupted
+from music_reclass.act.settle import (
+    JournalStopped,
+    repair_interrupted,
+    retry_unrecorded,
+    settle_entry,
+)
 from music_reclass.audio.tags import read_tags
-from music_reclass.errors import ParameterError, ReclassError
+from music_reclass.errors import DatabaseError, ParameterError, ReclassError
 from music_reclass.store.analyses import find_analysis
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.files import record_moved
-from music_reclass.store.journal import retarget, set_done, set_failed
-from music_reclass.store.runs import finish_run
+from music_reclass.store.journal import retarget, set_done
 
 DEFAULT_PATTERN = "{genre}/{artist}/{album}/{filename}"
 FIELDS = ("genre", "artist", "album", "title", "filename", "ext", "year")
@@ -83,18 +87,31 @@ class Placement:
 
 @dataclass
 class OrganiseSummary:
-    """What ``reclass organise`` did (or would do, with ``dry_run``)."""
+    """What ``reclass organise`` did (or would do, with ``dry_run``).
+
+    ``placed`` holds every file moved or copied, including the ``unrecorded`` ones
+    (placed, but the journal could not record it; the next command settles them and
+    undo covers them). ``error`` is the database error that stopped the run early.
+    """
 
     run_id: int | None
     placed: list[tuple[Path, Path]] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     skipped: list[FileOutcome] = field(default_factory=list)
     failed: list[FileOutcome] = field(default_factory=list)
+    unrecorded: list[FileOutcome] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+    error: str | None = None
     status: str = "done"  # done | failed | cancelled
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.unrecorded and self.error is None
+
+    def counts(self) -> dict[str, int]:
+        return {"placed": len(self.placed), "unchanged": len(self.unchanged),
+                "skipped": len(self.skipped), "failed": len(self.failed),
+                "unrecorded": len(self.unrecorded)}
 
 
 def _name_bytes(text: str) -> int:
@@ -279,8 +296,9 @@ def organise_library(
     normalise = normalise or taxonomy_normaliser()
     summary = OrganiseSummary(run_id=None)
     if not dry_run:
-        for message in repair_interrupted(conn):
-            echo(f"repaired: {message}")
+        summary.settled = repair_interrupted(conn)
+        for message in summary.settled:
+            echo(f"settled: {message}")
     rows = analysed_files(conn, paths)  # after repair: it may have moved rows
     require_analysed(rows, paths)
     if not dry_run:
@@ -292,6 +310,7 @@ def organise_library(
         })
         safe_write.cleanup_stale_temps({r.path.parent for r in rows})
     taken: set[Path] = set()  # targets chosen in this run (for dry runs and clashes)
+    unrecorded: dict[int, FileOutcome] = {}
     for row in rows:
         if cancel is not None and cancel():
             summary.status = "cancelled"
@@ -300,24 +319,32 @@ def organise_library(
             _organise_one(conn, summary, row, into=into, pattern=pattern, copy=copy,
                           dry_run=dry_run, model_id=model_id, min_confidence=min_confidence,
                           normalise=normalise, on_collision=on_collision, taken=taken,
-                          echo=echo)
+                          echo=echo, unrecorded=unrecorded)
+        except JournalStopped as stop:
+            summary.error = str(stop)
+            break
+        except DatabaseError as exc:  # nothing was changed: the journal cannot take more
+            summary.failed.append(failure(row.path, exc))
+            summary.error = str(exc)
+            break
         except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    summary.unrecorded = retry_unrecorded(conn, unrecorded, "organise")
     if summary.status != "cancelled" and not summary.ok:
         summary.status = "failed"
     if summary.run_id is not None:
-        finish_run(conn, summary.run_id, summary.status, {
-            "placed": len(summary.placed), "unchanged": len(summary.unchanged),
-            "skipped": len(summary.skipped), "failed": len(summary.failed)})
+        error = journal.end_act_run(conn, summary.run_id, summary.status, summary.counts())
+        summary.error = summary.error or error
     return summary
 
 
 def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: AnalysedFile, *,
                   into: Path, pattern: str, copy: bool, dry_run: bool, model_id: str,
                   min_confidence: float | None, normalise: Callable[[str], str | None],
-                  on_collision: str, taken: set[Path], echo: Callable[[str], None]) -> None:
+                  on_collision: str, taken: set[Path], echo: Callable[[str], None],
+                  unrecorded: dict[int, FileOutcome]) -> None:
     src = row.path
     shown = display_path(src)
     if row.given.is_symlink():  # moving the link's target would orphan the link
@@ -340,7 +367,8 @@ def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: Analy
         return
     taken.add(target)
     if not dry_run:
-        _place(conn, summary, src, target, copy=copy, into=into)
+        target = _place(conn, summary, src, target, copy=copy, into=into,
+                        unrecorded=unrecorded)
     else:
         summary.placed.append((src, target))
     echo(f"{shown} -> {display_path(target)}")
@@ -360,7 +388,8 @@ def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
 
 
 def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target: Path, *,
-           copy: bool, into: Path) -> None:
+           copy: bool, into: Path, unrecorded: dict[int, FileOutcome]) -> Path:
+    """Move or copy ``src`` to ``target`` (journalled); returns where it went."""
     same_device = safe_write.same_device(src, into)
     sha = file_sha256(src)
     entry = journal.plan(
@@ -376,23 +405,46 @@ def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target
         },
         digest=audio_digest(src),
     )
+    try:
+        target = _move_retargeting(conn, entry, src, target, copy=copy)
+    except BaseException as exc:
+        # the file may be half-moved: settle from what is on disk (completes a move
+        # whose target is in place, so a file is never stranded)
+        settled = settle_entry(conn, entry, "organise", reason=f"{type(exc).__name__}: {exc}")
+        if settled.verdict not in ("unrecorded", "done") or not isinstance(exc, Exception):
+            raise
+        if settled.verdict == "done" or settled.changed:
+            summary.placed.append((src, target))
+        if settled.verdict == "unrecorded":
+            unrecorded[entry] = FileOutcome(str(src), "unrecorded", settled.message)
+            raise JournalStopped(str(exc)) from exc
+        return target
+    try:
+        with transaction(conn):
+            record_moved(conn, src, target, copy=copy, run_id=summary.run_id)
+            set_done(conn, entry)
+    except DatabaseError as exc:
+        summary.placed.append((src, target))
+        unrecorded[entry] = FileOutcome(str(src), exc.code,
+                                        f"{'copied' if copy else 'moved'} to "
+                                        f"{display_path(target)}, but the journal could not "
+                                        "record it")
+        raise JournalStopped(str(exc)) from exc
+    safe_write.fault_point("done")
+    summary.placed.append((src, target))
+    return target
+
+
+def _move_retargeting(conn: sqlite3.Connection, entry: int, src: Path, target: Path, *,
+                      copy: bool) -> Path:
+    """:func:`safe_write.move_file`; a target name taken meanwhile gets the next free one."""
     for _attempt in range(3):
         try:
             safe_write.move_file(src, target, copy=copy)
-            break
+            return target
         except FileExistsError:
             # Someone took the name between our check and the link: pick the next
             # free one and re-journal (the planned row names the target).
             target = _free(target, {target}, on_collision="suffix")
             retarget(conn, entry, target)
-        except Exception as exc:
-            set_failed(conn, entry, f"{type(exc).__name__}: {exc}")
-            raise
-    else:
-        set_failed(conn, entry, "target names kept being taken")
-        raise ReclassError(f"{display_path(src)}: could not find a free target name")
-    with transaction(conn):
-        record_moved(conn, src, target, copy=copy, run_id=summary.run_id)
-        set_done(conn, entry)
-    safe_write.fault_point("done")
-    summary.placed.append((src, target))
+    raise ReclassError(f"{display_path(src)}: could not find a free target name")

@@ -50,6 +50,11 @@ from pathlib import Path
 from music_reclass import faults
 from music_reclass.act.payload import audio_digest, decoded_sample_count, file_sha256
 from music_reclass.errors import ParameterError, SafeWriteError
+from music_reclass.process import pid_alive, process_start_time
+
+__all__ = ["COLLISION_POLICIES", "TEMP_PREFIX", "cleanup_stale_temps", "fault_point",
+           "free_target", "fsync_dir", "modify_file", "move_file", "pid_alive",
+           "process_start_time", "same_device", "temp_path_for", "with_suffix_number"]
 
 TEMP_PREFIX = ".reclass-tmp-"
 COLLISION_POLICIES = ("suffix", "skip")
@@ -125,6 +130,7 @@ def modify_file(
     modify: Callable[[Path], None],
     *,
     verify: Callable[[Path], None] | None = None,
+    prepare: Callable[[Path], None] | None = None,
     preserve_mtime: bool = False,
     check_decode: bool = True,
 ) -> None:
@@ -138,6 +144,9 @@ def modify_file(
         ``modify(tmp_path)`` changes the temp copy in place.
     verify : callable, optional
         ``verify(tmp_path)`` raises if the copy is not as intended.
+    prepare : callable, optional
+        ``prepare(tmp_path)`` runs last before the replace, on the finished copy (the
+        journal records the SHA-256 the file is about to have); raising cancels.
     preserve_mtime : bool
         Give the new file the original's modification time (default: no).
     check_decode : bool
@@ -180,6 +189,8 @@ def modify_file(
             os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
         _fsync_file(tmp)
         fault_point("verified")
+        if prepare is not None:
+            prepare(tmp)
         if not _unchanged(path, st):
             raise SafeWriteError(f"{path}: changed by someone else during the write; refused")
         os.replace(tmp, path)
@@ -303,50 +314,6 @@ def _verify_copy(src: Path, dst: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- cleanup
-
-
-def process_start_time(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot), or None where unknown.
-
-    Read from ``/proc/<pid>/stat`` (field 22) on Linux; elsewhere None, and
-    :func:`pid_alive` then falls back to the pid alone.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and ')': fields follow the last ')'.
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[19])  # field 22 counted from 1; fields[0] is field 3
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int | None, start_time: int | None = None) -> bool:
-    """Is process ``pid`` running, and is it the one that started at ``start_time``?
-
-    A pid is reused after its process exits; when the start time was recorded
-    with it and differs now, the recorded process is dead.
-    """
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return start_time is None or start_time == process_start_time(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    except OSError:
-        return False
-    if start_time is not None:
-        now = process_start_time(pid)
-        if now is not None and now != start_time:
-            return False
-    return True
 
 
 def cleanup_stale_temps(directories: Iterable[str | os.PathLike]) -> list[Path]:
