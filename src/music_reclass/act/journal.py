@@ -28,7 +28,8 @@ from music_reclass.store import journal as rows
 from music_reclass.store import runs as store_runs
 from music_reclass.store.db import database_file
 
-__all__ = ["ACT_KINDS", "UNDOABLE_KINDS", "end_act_run", "ended_run", "plan", "record_retag",
+__all__ = ["ACT_KINDS", "UNDOABLE_KINDS", "end_act_run", "ended_run", "genres_match", "plan",
+           "record_retag",
            "same_inode", "start_act_run", "tag_state_matches", "unwrap_state"]
 
 UNDOABLE_KINDS = ("tag", "organise")
@@ -130,6 +131,25 @@ def tag_state_matches(path: Path, wanted: dict) -> bool:
     if "scheme" in wanted:
         return current == wanted
     return genres_of_state(current) == wanted.get("genres")
+
+
+def genres_match(path: Path, recorded: dict | None) -> bool:
+    """Are ``path``'s genres those of a journalled state (``{"state": ...}``, a state,
+    or ``{"genres": [...]}``)? Only the genre values count: the owner may have changed
+    anything else since."""
+    if not recorded:
+        return False
+    if "genres" in recorded:
+        wanted = recorded["genres"]
+    else:
+        state = unwrap_state(recorded)
+        if "scheme" not in state:
+            return False
+        wanted = genres_of_state(state)
+    try:
+        return genres_of_state(genre_state(path)) == wanted
+    except TagError:
+        return False
 
 
 def unwrap_state(state: dict) -> dict:

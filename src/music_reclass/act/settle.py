@@ -29,15 +29,14 @@ from music_reclass.act import safe_write
 from music_reclass.act.journal import (
     ACT_KINDS,
     ended_run,
+    genres_match,
     record_retag,
     same_inode,
-    tag_state_matches,
-    unwrap_state,
 )
 from music_reclass.act.outcome import FileOutcome
 from music_reclass.act.payload import file_sha256
 from music_reclass.act.tagio import genre_state, genres_of_state
-from music_reclass.errors import DatabaseError, TagError, UndoError
+from music_reclass.errors import DatabaseError, UndoError
 from music_reclass.process import pid_alive
 from music_reclass.store import files as store_files
 from music_reclass.store import journal as rows
@@ -195,11 +194,7 @@ def tag_verdict(path: Path, entry: Entry) -> str:
     after, before = entry.after or {}, entry.before or {}
     if after.get("sha256") and file_sha256(path) == after["sha256"]:
         return "done"
-    try:
-        matches_after = tag_state_matches(path, unwrap_state(after))
-        matches_before = tag_state_matches(path, unwrap_state(before))
-    except TagError:
-        return "owner"
+    matches_after, matches_before = genres_match(path, after), genres_match(path, before)
     if matches_after and not matches_before:
         return "done"
     if matches_before:

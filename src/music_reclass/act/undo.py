@@ -34,12 +34,11 @@ from music_reclass.act.journal import (
     UNDOABLE_KINDS,
     end_act_run,
     ended_run,
+    genres_match,
     plan,
     record_retag,
     same_inode,
     start_act_run,
-    tag_state_matches,
-    unwrap_state,
 )
 from music_reclass.act.outcome import FileOutcome
 from music_reclass.act.payload import audio_digest, file_sha256
@@ -182,7 +181,7 @@ def undo_run(
             )
             continue
         report.undone.append(message)
-        if not dry_run and "GENRE restored" in message and "byte-exact" not in message:
+        if message.endswith(_INEXACT):
             report.inexact.append(message)
         if not dry_run:
             safe_write.fault_point("done")
@@ -235,13 +234,12 @@ def _undo_tag(conn: sqlite3.Connection, entry: Entry, undo_run: int | None, *,
     # exactly as our write left it? (the SHA-256 recorded just before the write)
     as_written = bool(after.get("sha256")) and file_sha256(path) == after["sha256"]
     if not as_written:
-        if (tag_state_matches(path, before_state)
-                and not tag_state_matches(path, unwrap_state(after))):
+        if genres_match(path, before) and not genres_match(path, after):
             if not dry_run:
                 with transaction(conn):
                     rows.mark_undone(conn, entry.id)
             return f"{shown}: tags already as before"
-        if not tag_state_matches(path, unwrap_state(after)):
+        if not genres_match(path, after):
             raise UndoError("genre tags changed since the run; not restored")
     if audio_digest(path) != entry.audio_digest:
         raise UndoError("audio changed since the run; not restored")
@@ -256,7 +254,7 @@ def _undo_tag(conn: sqlite3.Connection, entry: Entry, undo_run: int | None, *,
     def prepare(tmp: Path) -> None:
         set_planned_after(conn, undo_id, {**planned_after, "sha256": file_sha256(tmp)})
 
-    how = "recorded after an error"
+    how = "restored; recorded after an error"
     with _settled_on_error(conn, undo_id, path, unrecorded):
         how = _restore(path, before, as_written=as_written, prepare=prepare)
         with transaction(conn):
@@ -264,7 +262,11 @@ def _undo_tag(conn: sqlite3.Connection, entry: Entry, undo_run: int | None, *,
                          run_id=undo_run, genres=genres)
             set_done(conn, undo_id)
             rows.mark_undone(conn, entry.id)
-    return f"{shown}: GENRE restored ({how})"
+    return f"{shown}: GENRE restored ({how})" + ("" if how == "byte-exact" else _INEXACT)
+
+
+#: The end of an undo line whose result is not the original file byte for byte.
+_INEXACT = " [not byte for byte]"
 
 
 def _restore(path: Path, before: dict, *, as_written: bool, prepare) -> str:  # noqa: ANN001
