@@ -163,8 +163,19 @@ def _names_file(segment: str) -> bool:
 
 
 def check_pattern(pattern: str) -> None:
-    """Refuse a pattern with unknown fields, absolute paths or ``..``."""
-    names = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
+    """Refuse a pattern with unknown fields, format specs, absolute paths or ``..``."""
+    try:
+        parsed = list(string.Formatter().parse(pattern))
+    except ValueError as exc:  # "{genre/{filename}": unbalanced braces
+        raise ParameterError(f"bad --pattern {pattern!r}: {exc} (write fields as {{genre}}; "
+                             "a literal brace as {{ or }})") from exc
+    for _text, name, spec, conversion in parsed:
+        if name is not None and (spec or conversion):
+            field = "{" + name + (f"!{conversion}" if conversion else "") + (
+                f":{spec}" if spec else "") + "}"
+            raise ParameterError(f"bad --pattern field {field}: format specs and conversions "
+                                 "are not supported (write fields as {genre})")
+    names = [name for _, name, _, _ in parsed if name is not None]
     unknown = sorted(set(names) - set(FIELDS))
     if unknown:
         raise ParameterError(f"unknown pattern field(s) {unknown}; known: {list(FIELDS)}")
@@ -173,6 +184,35 @@ def check_pattern(pattern: str) -> None:
     literal = "".join(text for text, *_ in string.Formatter().parse(pattern))
     if pattern.startswith(("/", "\\")) or ".." in literal.replace("\\", "/").split("/"):
         raise ParameterError("pattern must be a relative path without '..'")
+
+
+def check_into(into: str | os.PathLike) -> None:
+    """Refuse a target folder that is a file, lies under a file, or cannot be written.
+
+    Raises
+    ------
+    ParameterError
+        With a one-line reason (before any run starts; a dry run says it too).
+    """
+    shown = display_path(into)
+    path = Path(os.path.abspath(into))
+    if path.exists() and not path.is_dir():
+        raise ParameterError(f"--into {shown} is a file, not a folder")
+    existing = path
+    while not existing.exists():
+        existing = existing.parent
+    if not existing.is_dir():
+        raise ParameterError(f"--into {shown}: {display_path(existing)} is a file, not a folder")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        why = "read-only file system" if _read_only_fs(existing) else "no write permission"
+        raise ParameterError(f"--into {shown}: cannot write into {display_path(existing)} ({why})")
+
+
+def _read_only_fs(path: Path) -> bool:
+    try:
+        return bool(os.statvfs(path).f_flag & os.ST_RDONLY)
+    except (OSError, AttributeError):
+        return False
 
 
 def target_for(path: Path, fields: dict, *, into: Path, pattern: str = DEFAULT_PATTERN) -> Path:
@@ -289,6 +329,7 @@ def organise_library(
         No file under ``paths`` was analysed (no run is started, nothing created).
     """
     check_pattern(pattern)
+    check_into(into)
     if on_collision not in safe_write.COLLISION_POLICIES:
         raise ParameterError(f"on_collision must be one of {safe_write.COLLISION_POLICIES}")
     into = Path(into).resolve()  # the DB stores resolved absolute paths

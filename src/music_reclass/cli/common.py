@@ -7,6 +7,7 @@ option, missing path, unusable database or model), 130 interrupted.
 from __future__ import annotations
 
 import os
+import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -76,6 +77,10 @@ def handled() -> Iterator[None]:
         raise fail(str(exc)) from exc
     except RecursionError as exc:
         raise fail("input nested too deeply to read") from exc
+    except sqlite3.Error as exc:  # a read outside a transaction: locked, I/O error...
+        from music_reclass.store.db import database_error
+
+        raise fail(str(database_error(exc))) from exc
     except KeyboardInterrupt:
         echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None

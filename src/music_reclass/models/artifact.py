@@ -345,6 +345,8 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"model sidecar {side.name} is not readable JSON: {exc}") from exc
+    except RecursionError as exc:  # e.g. [[[[...]]]] 100,000 deep
+        raise ModelError(f"model sidecar {side.name}: JSON nested too deeply") from exc
     if not isinstance(meta, dict):
         raise ModelError(f"model sidecar {side.name} must hold a JSON object")
     missing = [k for k in _REQUIRED_KEYS if k not in meta]
