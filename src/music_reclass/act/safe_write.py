@@ -15,8 +15,8 @@ Modifying a file (:func:`modify_file`)
     by :data:`TEMP_PREFIX` and removed by :func:`cleanup_stale_temps` (which the
     commands run on the folders they touch).
 
-    Permissions (mode bits, and owner where allowed) are copied to the new
-    file. The modification time is NOT preserved by default: the file did
+    Permissions (mode bits, and owner where allowed) and extended attributes
+    are copied to the new file. The modification time is NOT preserved by default: the file did
     change, and backup/sync tools (rsync, restic) that trust size+mtime would
     otherwise skip it; beets and Picard behave the same. ``preserve_mtime=True``
     keeps it. The replace gives the file a new inode: other hard links to it keep
@@ -108,6 +108,35 @@ def _copy_metadata(src_stat: os.stat_result, dst: Path) -> None:
             os.chown(dst, src_stat.st_uid, src_stat.st_gid)
 
 
+def copy_xattrs(src: Path, dst: Path) -> None:
+    """Give ``dst`` the extended attributes of ``src`` (Finder tags, ``user.*`` notes,
+    ACLs...): a tag write must not drop what other tools keep there.
+
+    Raises
+    ------
+    SafeWriteError
+        A ``user.*`` attribute cannot be set on the copy (the write is then refused);
+        attributes of other namespaces that we may not set (``security.*`` as a normal
+        user) are left to the system, as any editor does.
+    """
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(src)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+            return  # the filesystem keeps none
+        raise
+    for name in names:
+        try:
+            os.setxattr(dst, name, os.getxattr(src, name))
+        except OSError as exc:
+            if name.startswith("user."):
+                raise SafeWriteError(
+                    f"{src}: its extended attribute {name} cannot be kept ({exc.strerror}); "
+                    "not modified") from exc
+
+
 def _unchanged(path: Path, before: os.stat_result) -> bool:
     now = path.stat()
     return (now.st_size, now.st_mtime_ns, now.st_ino) == (
@@ -176,6 +205,7 @@ def modify_file(
         fault_point("before-copy")
         shutil.copyfile(path, tmp)
         _copy_metadata(st, tmp)
+        copy_xattrs(path, tmp)
         fault_point("copied")
         modify(tmp)
         fault_point("modified")
