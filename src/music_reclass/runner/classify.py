@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 from music_reclass.audio.discover import Candidate, iter_candidates
+from music_reclass.runner.coordination import claim_batch, resume_deferred
 from music_reclass.runner.pool import Pool
 from music_reclass.runner.results import FileResult, RunSummary
 from music_reclass.runner.worker import Analysed, AnalyseJob, Hashed, one_line
 from music_reclass.store.analyses import AnalysisRecord, AnalysisRow, find_analysis
+from music_reclass.store.claims import release_claim
 from music_reclass.store.files import StoredOutcome, known_file, record_file, track_duration
 from music_reclass.store.runs import finish_run, start_run
 from music_reclass.store.vectors import get_vectors
@@ -95,6 +97,8 @@ class _Run:
         self.waiting: dict[str, list[Hashed]] = {}
         self.to_hash: list[str] = []
         self.to_analyse: list[AnalyseJob] = []
+        #: jobs whose content another live run is analysing (see runner.coordination)
+        self.deferred: list[AnalyseJob] = []
         self.pending: set[Future] = set()
         self.stages = dict.fromkeys(("hash", "decode", "inference", "db"), 0.0)
         self.worker_cpu = 0.0
@@ -253,10 +257,11 @@ class _Run:
         if item.error_code is not None:
             for failing in (hashed, *others):  # the same bytes fail the same way
                 self.failed(failing, item)
-            return
-        self.succeeded(hashed, item)
-        for other in others:
-            self.duplicate(other)
+        else:
+            self.succeeded(hashed, item)
+            for other in others:
+                self.duplicate(other)
+        release_claim(self.conn, job.content_hash, self.model_id, self.summary.run_id)
 
     def failed(self, item: Hashed, analysed: Analysed) -> None:
         code = analysed.error_code or "error"
@@ -302,7 +307,9 @@ class _Run:
         size = self.pool.batch_size
         while self.to_analyse and (final or len(self.to_analyse) >= size):
             batch, self.to_analyse = self.to_analyse[:size], self.to_analyse[size:]
-            self.submit(self.pool.submit_analyse(batch))
+            batch = claim_batch(self, batch)  # another live run's contents wait
+            if batch:
+                self.submit(self.pool.submit_analyse(batch))
 
     def submit(self, future: Future) -> None:
         self.pending.add(future)
@@ -414,11 +421,13 @@ def _drive(run: _Run, paths: Sequence[str | os.PathLike],
         _one_file_safely(run, candidate.path, lambda c=candidate, h=handle: h(c))
         run.flush()
         run.harvest(block=False)
-    while run.to_hash or run.to_analyse or run.pending:
+    while run.to_hash or run.to_analyse or run.pending or run.deferred:
         if cancel is not None and cancel():
             raise _Cancelled
         run.flush(final=True)
         run.harvest(block=True)
+        if run.deferred and not (run.to_hash or run.to_analyse or run.pending):
+            resume_deferred(run)
 
 
 def _one_file_safely(run: _Run, path: str | os.PathLike, handle: Callable[[], Any]) -> Any:
