@@ -303,16 +303,17 @@ def last_run_status(db: Path, kind: str) -> str | None:
         conn.close()
 
 
-def journalled_paths(db: Path) -> set[str]:
-    """Every path named by a ``done`` or ``undone`` journal row (source or target)."""
+def journalled_paths(db: Path, states: tuple[str, ...] = ("done", "undone")) -> set[str]:
+    """Every path named by a journal row in ``states`` (source or target)."""
     import sqlite3
 
     from music_reclass.store.db import path_from_db
 
     conn = sqlite3.connect(db)
     try:
+        marks = ", ".join("?" * len(states))
         rows = conn.execute(
-            "SELECT path, new_path FROM journal WHERE state IN ('done', 'undone')"
+            f"SELECT path, new_path FROM journal WHERE state IN ({marks})", states
         ).fetchall()
     finally:
         conn.close()
@@ -371,10 +372,12 @@ def check_library(files: list[Path], original: dict[str, bytes], digests: dict[s
 
 
 def check_journal_covers(files: list[Path], original: dict[str, bytes], into: Path,
-                         db: Path) -> list[str]:
+                         db: Path, *, settled: bool = True) -> list[str]:
     """No change outside the journal: every changed or moved original, and every file in
-    the organise folder, is named by a done (or undone) journal row."""
-    named = journalled_paths(db)
+    the organise folder, is named by a done (or undone) journal row; right after a fault
+    (``settled`` False) a planned row, written ahead of the change, counts too."""
+    states = ("done", "undone") if settled else ("done", "undone", "planned")
+    named = journalled_paths(db, states)
     failures = [f"{path}: changed but not journalled" for path in files
                 if (not path.exists() or path.read_bytes() != original[str(path)])
                 and str(path) not in named]
