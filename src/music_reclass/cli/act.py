@@ -131,7 +131,8 @@ def undo_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be undone; change nothing."),
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Undo a tag or organise run exactly; refuses files changed since, goes on with the rest."""
+    """Undo a tag or organise run: byte for byte where a file is as the run left it, else its
+    genre alone (your later edits kept); refuses, with the reason, what it cannot undo."""
     library = open_library(db)
     with handled():
         report = library.undo(run, dry_run=dry_run)
