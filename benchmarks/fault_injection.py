@@ -15,8 +15,9 @@ Faults (see tests/fault_trials.py and tests/fault_reclass.py):
   after one; a trial whose kill did not land mid-run fails;
 - ``io``: an ``OSError`` (EIO) at one step of one random file; trial *i* uses step
   *i mod (number of steps)*, so every step of every command is hit;
-- ``full``: the database on a 1 MiB tmpfs filled to a random 0-32 KiB free (as root),
-  else SQLite's ``max_page_count`` a random 0-6 pages above the database's size;
+- ``full``: at a random step, the database's disk fills up: a 1 MiB tmpfs filled to a
+  random 0-32 KiB free (as root), else SQLite's ``max_page_count`` set a random 0-6 pages
+  above the database's size;
 - ``locked``: another connection takes the write lock at a random step and holds it
   past the busy timeout (150 ms here) until the command ends;
 - ``classify`` kill trials (the real default model, 6 files of 4.5 s) check integrity

@@ -10,8 +10,9 @@ every run restores every original byte at its original path.
 Faults:
 
 - ``io``: an ``OSError`` (EIO) at one step of one file (:func:`io_error_trial`);
-- ``full``: the database's disk fills up (a small tmpfs filled to a random few KiB
-  free, or SQLite's ``max_page_count`` where no tmpfs can be mounted) (:func:`db_full_trial`);
+- ``full``: the database's disk fills up at a random step (a small tmpfs filled to a
+  random few KiB free, or SQLite's ``max_page_count`` where no tmpfs can be mounted)
+  (:func:`db_full_trial`);
 - ``locked``: another connection holds the write lock, longer than the busy timeout,
   from a random step on (:func:`db_locked_trial`).
 """
@@ -244,30 +245,40 @@ def db_locked_trial(workdir: Path, kind: str, *, seed: int, count: int = 10,
 
 def db_full_trial(workdir: Path, kind: str, *, seed: int, count: int = 10,
                   tmpfs: Path | None = None) -> dict[str, Any]:
-    """The database's disk is full: on a 1 MiB tmpfs (``tmpfs``, mounted by the caller)
-    filled to a random 0-32 KiB free when the command starts, or, without one, SQLite's
-    ``max_page_count`` a random 0-6 pages above the database's size."""
+    """The database's disk fills up at a random step of the command: a 1 MiB tmpfs
+    (``tmpfs``, mounted by the caller) filled to a random 0-32 KiB free, or, without one,
+    SQLite's ``max_page_count`` set a random 0-6 pages above the database's size."""
     rng = random.Random(seed)
     leave = rng.randint(0, 16) * 2048
     extra_pages = rng.randint(0, 6)
+    at = rng.randint(1, STEPS_PER_FILE[kind] * count - 1)
+    state: dict[str, Any] = {"steps": 0, "conns": []}
 
     def during(args: list[str], db: Path) -> dict[str, Any]:
-        def limit(name: str, context: dict[str, Any]) -> None:
-            if name == "db-connected" and tmpfs is None:
-                conn = context["conn"]
+        filler = None if tmpfs is None else tmpfs / "filler"
+
+        def hook(name: str, context: dict[str, Any]) -> None:
+            if name == "db-connected":
+                state["conns"].append(context["conn"])
+                return
+            if name == "db-commit":
+                return
+            state["steps"] += 1
+            if state["steps"] != at:
+                return
+            if filler is not None:
+                fill_disk(filler, leave=leave)
+                return
+            for conn in state["conns"]:
                 pages = conn.execute("PRAGMA page_count").fetchone()[0]
                 conn.execute(f"PRAGMA max_page_count={pages + extra_pages}")
 
-        filler = None
-        if tmpfs is not None:
-            filler = tmpfs / "filler"
-            fill_disk(filler, leave=leave)
         try:
-            with installed(limit):
+            with installed(hook):
                 rc, out = cli(args)
         finally:
             if filler is not None:
-                filler.unlink()
+                filler.unlink(missing_ok=True)
         return {"rc": rc, "output": out, "hit": "is full" in out}
 
     return run_trial(workdir, kind, count=count, during=during, db_dir=tmpfs)

@@ -126,6 +126,16 @@ def _kind(exc: BaseException) -> tuple[str, str] | None:
     return None
 
 
+def _disk_full(where: str | os.PathLike) -> bool:
+    """Is the filesystem of ``where`` (nearly) full? SQLite reports a full disk met while
+    creating its -wal or -shm file as a mere "disk I/O error"."""
+    try:
+        st = os.statvfs(Path(where).parent)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < (64 << 10)
+
+
 def database_error(exc: sqlite3.Error, where: str | os.PathLike | sqlite3.Connection | None
                    = None) -> DatabaseError:
     """``exc`` (an error of SQLite) as a one-line :class:`DatabaseError` for a person.
@@ -141,6 +151,8 @@ def database_error(exc: sqlite3.Error, where: str | os.PathLike | sqlite3.Connec
             where = None
     name = "the library database" + (f" {display_path(where)}" if where else "")
     kind = _kind(exc)
+    if kind is not None and kind[0] == "database-io-error" and where and _disk_full(where):
+        kind = _kind(sqlite3.OperationalError("database or disk is full"))  # SQLite's ENOSPC
     if kind is None:
         error = DatabaseError(f"{name}: {' '.join(str(exc).split())}")
     else:
