@@ -179,12 +179,14 @@ def main() -> None:
             if kind == "classify" and fault != "kill":
                 continue
             landed = failed = 0
+            window = args.classify_window
+            if kind == "classify" and window is None:  # one un-killed run's time
+                with tempfile.TemporaryDirectory(prefix="reclass-fi-ref-") as tmp:
+                    window = reference_seconds("classify", Path(tmp), count=6)
             start = time.perf_counter()
             for seed in range(args.trials):
                 with tempfile.TemporaryDirectory(prefix=f"reclass-fi-{fault}-{kind}-") as tmp:
                     if kind == "classify":
-                        window = args.classify_window or reference_seconds(
-                            "classify", Path(tmp) / "ref", count=6)
                         result = classify_trial(Path(tmp), seed=seed, window=window)
                     else:
                         result = act_trial(fault, kind, Path(tmp), seed=seed, count=args.files)
