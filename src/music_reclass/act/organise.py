@@ -1,45 +1,22 @@
-"""Organising files into genre folders: ``{genre}/{artist}/{album}/{filename}``.
+"""Organising files into genre folders: move or copy, journalled, never overwriting.
 
-Fields of the pattern
-
-=============  ==================================================================
-``genre``      the top predicted genre with confidence >= ``min_confidence``;
-               when there is none, the file's first existing genre tag (so an
-               already well-tagged file keeps its place); else "Unknown Genre"
-``artist``     artist tag, else "Unknown Artist"
-``album``      album tag, else "Unknown Album"
-``title``      title tag, else the file name without extension
-``filename``   the original file name (with extension)
-``ext``        the extension without the dot, lower case
-``year``       the first four characters of the date tag, else "0000"
-=============  ==================================================================
-
-The last segment of the pattern names the file: when it has neither
-``{filename}`` nor ``{ext}``, the original extension (``.mp3``...) is appended, so
-``{genre}/{title}`` gives ``Rock/Song.mp3``, never an extension-less ``Rock/Song``.
-
-Only audio files found under the given paths (symlinked folders followed, like
-classify) that a classify run analysed are organised; a file that is itself a
-symbolic link is not moved (that would break or orphan the link): it is
-reported as skipped.
-
-Every field is sanitised into one safe path component: no ``/`` or ``\\``, no
-control characters, none of ``<>:"|?*`` (Windows/SMB), no leading/trailing dots
-or spaces (so never ``.`` or ``..``), Windows device names get a ``_``, and a
-component is cut to 255 bytes of UTF-8 (keeping the extension). The joined
-result must stay inside ``--into``.
+Where each file goes (the pattern, its fields, sanitising) is in
+:mod:`~music_reclass.act.placement`. Only audio files found under the given paths
+(symlinked folders followed, like classify) that a classify run analysed are organised;
+a file that is itself a symbolic link is not moved (that would break or orphan the
+link): it is reported as skipped.
 
 Moves and copies go through :func:`music_reclass.act.safe_write.move_file`
 (never overwrite; collisions get `` (1)``... or are skipped) and are journalled
-like tag writes; ``files.path`` follows a moved file, a copy gets its own row.
+like tag writes; ``files.path`` follows a moved file, a copy gets its own row. A copy
+whose exact bytes are already at the target (or one of its `` (n)`` names) is
+"already in place": ``organise --copy`` run twice copies nothing the second time.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +24,14 @@ from pathlib import Path
 from music_reclass.act import journal, safe_write
 from music_reclass.act.outcome import FileOutcome, failure
 from music_reclass.act.payload import audio_digest, file_sha256
+from music_reclass.act.placement import (
+    DEFAULT_PATTERN,
+    FIELDS,
+    check_into,
+    check_pattern,
+    sanitize_component,
+    target_for,
+)
 from music_reclass.act.selection import (
     AnalysedFile,
     analysed_files,
@@ -54,23 +39,22 @@ from music_reclass.act.selection import (
     require_analysed,
     taxonomy_normaliser,
 )
-from music_reclass.act.settle import repair_interrupted
+from music_reclass.act.settle import (
+    JournalStopped,
+    repair_interrupted,
+    retry_unrecorded,
+    settle_entry,
+)
 from music_reclass.audio.tags import read_tags
-from music_reclass.errors import ParameterError, ReclassError
+from music_reclass.errors import DatabaseError, ParameterError, ReclassError
 from music_reclass.store.analyses import find_analysis
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.files import record_moved
-from music_reclass.store.journal import retarget, set_done, set_failed
-from music_reclass.store.runs import finish_run
+from music_reclass.store.journal import retarget, set_done
 
-DEFAULT_PATTERN = "{genre}/{artist}/{album}/{filename}"
-FIELDS = ("genre", "artist", "album", "title", "filename", "ext", "year")
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
-_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL"} | {
-    f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)
-}
-_MAX_COMPONENT_BYTES = 255
-
+__all__ = ["DEFAULT_PATTERN", "FIELDS", "OrganiseSummary", "Placement", "check_into",
+           "check_pattern", "choose_fields", "copied_before", "organise_library",
+           "sanitize_component", "target_for"]
 
 @dataclass(frozen=True)
 class Placement:
@@ -83,110 +67,31 @@ class Placement:
 
 @dataclass
 class OrganiseSummary:
-    """What ``reclass organise`` did (or would do, with ``dry_run``)."""
+    """What ``reclass organise`` did (or would do, with ``dry_run``).
+
+    ``placed`` holds every file moved or copied, including the ``unrecorded`` ones
+    (placed, but the journal could not record it; the next command settles them and
+    undo covers them). ``error`` is the database error that stopped the run early.
+    """
 
     run_id: int | None
     placed: list[tuple[Path, Path]] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     skipped: list[FileOutcome] = field(default_factory=list)
     failed: list[FileOutcome] = field(default_factory=list)
+    unrecorded: list[FileOutcome] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+    error: str | None = None
     status: str = "done"  # done | failed | cancelled
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.unrecorded and self.error is None
 
-
-def _name_bytes(text: str) -> int:
-    """Length on disk: UTF-8, undecodable bytes of a file name (surrogates) count once."""
-    return len(os.fsencode(text))
-
-
-def _truncate_utf8(text: str, limit: int) -> str:
-    while _name_bytes(text) > limit:
-        text = text[:-1]
-    return text
-
-
-def sanitize_component(value: str | None, *, fallback: str, keep_suffix: bool = False) -> str:
-    """One safe path component from ``value`` (``fallback`` when nothing is left).
-
-    Parameters
-    ----------
-    value : str or None
-        A tag value or file name.
-    fallback : str
-        Used when ``value`` is empty or sanitises to nothing ("Unknown Artist").
-    keep_suffix : bool
-        Truncate before the extension (for file names).
-    """
-    text = _UNSAFE.sub("_", value or "")
-    text = " ".join(text.split())  # collapse whitespace runs; no tabs/newlines
-    text = text.strip(" .")
-    if not text or set(text) <= {"_"}:
-        text = fallback
-    if text.split(".")[0].upper() in _WINDOWS_DEVICES:
-        text = "_" + text
-    if _name_bytes(text) > _MAX_COMPONENT_BYTES:
-        suffix = Path(text).suffix if keep_suffix else ""
-        if _name_bytes(suffix) > 32:
-            suffix = ""
-        stem = text[: len(text) - len(suffix)] if suffix else text
-        text = (
-            _truncate_utf8(stem, _MAX_COMPONENT_BYTES - _name_bytes(suffix)).rstrip(" .")
-            + suffix
-        )
-    return text
-
-
-def _names_file(segment: str) -> bool:
-    """Does a pattern segment carry the file's extension (``{filename}`` or ``{ext}``)?"""
-    names = {name for _, name, _, _ in string.Formatter().parse(segment) if name}
-    return bool(names & {"filename", "ext"})
-
-
-def check_pattern(pattern: str) -> None:
-    """Refuse a pattern with unknown fields, absolute paths or ``..``."""
-    names = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
-    unknown = sorted(set(names) - set(FIELDS))
-    if unknown:
-        raise ParameterError(f"unknown pattern field(s) {unknown}; known: {list(FIELDS)}")
-    if not names:
-        raise ParameterError("pattern has no fields")
-    literal = "".join(text for text, *_ in string.Formatter().parse(pattern))
-    if pattern.startswith(("/", "\\")) or ".." in literal.replace("\\", "/").split("/"):
-        raise ParameterError("pattern must be a relative path without '..'")
-
-
-def target_for(path: Path, fields: dict, *, into: Path, pattern: str = DEFAULT_PATTERN) -> Path:
-    """The target path of ``path`` (fields already chosen; sanitised here)."""
-    fallbacks = {
-        "genre": "Unknown Genre",
-        "artist": "Unknown Artist",
-        "album": "Unknown Album",
-        "title": path.stem,
-        "filename": path.name,
-        "ext": path.suffix.lstrip(".").lower() or "audio",
-        "year": "0000",
-    }
-    parts = []
-    segments = [segment for segment in pattern.replace("\\", "/").split("/") if segment]
-    for index, segment in enumerate(segments):
-        if index == len(segments) - 1 and not _names_file(segment):
-            # Keep the extension: players and taggers go by it. Doubled braces
-            # escape it from format().
-            segment += path.suffix.replace("{", "{{").replace("}", "}}")
-        values = {
-            key: sanitize_component(
-                fields.get(key), fallback=fallbacks[key], keep_suffix=key == "filename"
-            )
-            for key in FIELDS
-        }
-        parts.append(sanitize_component(segment.format(**values), fallback="_", keep_suffix=True))
-    target = into.joinpath(*parts)
-    if into.resolve() not in target.resolve().parents:
-        raise ParameterError(f"{target} would be outside {into}")
-    return target
+    def counts(self) -> dict[str, int]:
+        return {"placed": len(self.placed), "unchanged": len(self.unchanged),
+                "skipped": len(self.skipped), "failed": len(self.failed),
+                "unrecorded": len(self.unrecorded)}
 
 
 def choose_fields(
@@ -272,6 +177,7 @@ def organise_library(
         No file under ``paths`` was analysed (no run is started, nothing created).
     """
     check_pattern(pattern)
+    check_into(into)
     if on_collision not in safe_write.COLLISION_POLICIES:
         raise ParameterError(f"on_collision must be one of {safe_write.COLLISION_POLICIES}")
     into = Path(into).resolve()  # the DB stores resolved absolute paths
@@ -279,8 +185,9 @@ def organise_library(
     normalise = normalise or taxonomy_normaliser()
     summary = OrganiseSummary(run_id=None)
     if not dry_run:
-        for message in repair_interrupted(conn):
-            echo(f"repaired: {message}")
+        summary.settled = repair_interrupted(conn)
+        for message in summary.settled:
+            echo(f"settled: {message}")
     rows = analysed_files(conn, paths)  # after repair: it may have moved rows
     require_analysed(rows, paths)
     if not dry_run:
@@ -292,6 +199,7 @@ def organise_library(
         })
         safe_write.cleanup_stale_temps({r.path.parent for r in rows})
     taken: set[Path] = set()  # targets chosen in this run (for dry runs and clashes)
+    unrecorded: dict[int, FileOutcome] = {}
     for row in rows:
         if cancel is not None and cancel():
             summary.status = "cancelled"
@@ -300,24 +208,32 @@ def organise_library(
             _organise_one(conn, summary, row, into=into, pattern=pattern, copy=copy,
                           dry_run=dry_run, model_id=model_id, min_confidence=min_confidence,
                           normalise=normalise, on_collision=on_collision, taken=taken,
-                          echo=echo)
+                          echo=echo, unrecorded=unrecorded)
+        except JournalStopped as stop:
+            summary.error = str(stop)
+            break
+        except DatabaseError as exc:  # nothing was changed: the journal cannot take more
+            summary.failed.append(failure(row.path, exc))
+            summary.error = str(exc)
+            break
         except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    summary.unrecorded = retry_unrecorded(conn, unrecorded, "organise")
     if summary.status != "cancelled" and not summary.ok:
         summary.status = "failed"
     if summary.run_id is not None:
-        finish_run(conn, summary.run_id, summary.status, {
-            "placed": len(summary.placed), "unchanged": len(summary.unchanged),
-            "skipped": len(summary.skipped), "failed": len(summary.failed)})
+        error = journal.end_act_run(conn, summary.run_id, summary.status, summary.counts())
+        summary.error = summary.error or error
     return summary
 
 
 def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: AnalysedFile, *,
                   into: Path, pattern: str, copy: bool, dry_run: bool, model_id: str,
                   min_confidence: float | None, normalise: Callable[[str], str | None],
-                  on_collision: str, taken: set[Path], echo: Callable[[str], None]) -> None:
+                  on_collision: str, taken: set[Path], echo: Callable[[str], None],
+                  unrecorded: dict[int, FileOutcome]) -> None:
     src = row.path
     shown = display_path(src)
     if row.given.is_symlink():  # moving the link's target would orphan the link
@@ -333,6 +249,12 @@ def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: Analy
     if wanted == src or (wanted.exists() and src.exists() and wanted.samefile(src)):
         summary.unchanged.append(src)
         return
+    if copy and (done := copied_before(src, wanted)) is not None:
+        # the same bytes already copied there (an earlier `organise --copy`): never again
+        # as "x (1).ext"
+        summary.unchanged.append(src)
+        echo(f"{shown}: already in place as {display_path(done)}")
+        return
     target = _free(wanted, taken, on_collision=on_collision)
     if target is None:
         summary.skipped.append(FileOutcome(str(src), "target-exists",
@@ -340,10 +262,27 @@ def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: Analy
         return
     taken.add(target)
     if not dry_run:
-        _place(conn, summary, src, target, copy=copy, into=into)
+        target = _place(conn, summary, src, target, copy=copy, into=into,
+                        unrecorded=unrecorded)
     else:
         summary.placed.append((src, target))
     echo(f"{shown} -> {display_path(target)}")
+
+
+def copied_before(src: Path, wanted: Path, *, limit: int = 1000) -> Path | None:
+    """``wanted`` or the first of its `` (n)`` names holding exactly the bytes of ``src``
+    (a copy made by an earlier run, or by hand), else None."""
+    size, sha = src.stat().st_size, None
+    for n in range(limit):
+        candidate = wanted if n == 0 else safe_write.with_suffix_number(wanted, n)
+        if not os.path.lexists(candidate):
+            return None
+        if candidate.is_file() and not candidate.is_symlink() \
+                and candidate.stat().st_size == size:
+            sha = sha or file_sha256(src)
+            if file_sha256(candidate) == sha:
+                return candidate
+    return None
 
 
 def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
@@ -360,7 +299,8 @@ def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
 
 
 def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target: Path, *,
-           copy: bool, into: Path) -> None:
+           copy: bool, into: Path, unrecorded: dict[int, FileOutcome]) -> Path:
+    """Move or copy ``src`` to ``target`` (journalled); returns where it went."""
     same_device = safe_write.same_device(src, into)
     sha = file_sha256(src)
     entry = journal.plan(
@@ -376,23 +316,46 @@ def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target
         },
         digest=audio_digest(src),
     )
+    try:
+        target = _move_retargeting(conn, entry, src, target, copy=copy)
+    except BaseException as exc:
+        # the file may be half-moved: settle from what is on disk (completes a move
+        # whose target is in place, so a file is never stranded)
+        settled = settle_entry(conn, entry, "organise", reason=f"{type(exc).__name__}: {exc}")
+        if settled.verdict not in ("unrecorded", "done") or not isinstance(exc, Exception):
+            raise
+        if settled.verdict == "done" or settled.changed:
+            summary.placed.append((src, target))
+        if settled.verdict == "unrecorded":
+            unrecorded[entry] = FileOutcome(str(src), "unrecorded", settled.message)
+            raise JournalStopped(str(exc)) from exc
+        return target
+    try:
+        with transaction(conn):
+            record_moved(conn, src, target, copy=copy, run_id=summary.run_id)
+            set_done(conn, entry)
+    except DatabaseError as exc:
+        summary.placed.append((src, target))
+        unrecorded[entry] = FileOutcome(str(src), exc.code,
+                                        f"{'copied' if copy else 'moved'} to "
+                                        f"{display_path(target)}, but the journal could not "
+                                        "record it")
+        raise JournalStopped(str(exc)) from exc
+    safe_write.fault_point("done")
+    summary.placed.append((src, target))
+    return target
+
+
+def _move_retargeting(conn: sqlite3.Connection, entry: int, src: Path, target: Path, *,
+                      copy: bool) -> Path:
+    """:func:`safe_write.move_file`; a target name taken meanwhile gets the next free one."""
     for _attempt in range(3):
         try:
             safe_write.move_file(src, target, copy=copy)
-            break
+            return target
         except FileExistsError:
             # Someone took the name between our check and the link: pick the next
             # free one and re-journal (the planned row names the target).
             target = _free(target, {target}, on_collision="suffix")
             retarget(conn, entry, target)
-        except Exception as exc:
-            set_failed(conn, entry, f"{type(exc).__name__}: {exc}")
-            raise
-    else:
-        set_failed(conn, entry, "target names kept being taken")
-        raise ReclassError(f"{display_path(src)}: could not find a free target name")
-    with transaction(conn):
-        record_moved(conn, src, target, copy=copy, run_id=summary.run_id)
-        set_done(conn, entry)
-    safe_write.fault_point("done")
-    summary.placed.append((src, target))
+    raise ReclassError(f"{display_path(src)}: could not find a free target name")

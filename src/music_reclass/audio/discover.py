@@ -28,7 +28,8 @@ from typing import Literal
 
 from music_reclass.audio.probe import confirm_frame_stream, describe_content, sniff_format
 
-__all__ = ["Candidate", "iter_candidates", "special_file_kind", "AUDIO_EXTENSIONS",
+__all__ = ["Candidate", "count_files", "error_code_of", "iter_candidates", "special_file_kind",
+           "AUDIO_EXTENSIONS",
            "IGNORED_EXTENSIONS", "IGNORED_NAMES"]
 
 #: Extensions that claim audio: a non-audio file with one of these is an error.
@@ -242,3 +243,26 @@ def _os_reason(exc: OSError) -> str:
                errno.ENAMETOOLONG: "name too long", errno.EIO: "input/output error"}
     reason = reasons.get(exc.errno) or exc.strerror or type(exc).__name__
     return " ".join(str(reason).split())
+
+
+def count_files(paths: Iterable[str | os.PathLike]) -> int:
+    """Number of files under ``paths`` (cheap: no content is read); for progress ETAs."""
+    total = 0
+    for given in paths:
+        given = Path(given)
+        if given.is_dir():
+            for _root, _dirs, files in os.walk(given, followlinks=False):
+                total += len(files)
+        else:
+            total += 1
+    return total
+
+
+def error_code_of(candidate: Candidate) -> str:
+    """The stable error code of an ``"error"`` candidate (as stored and printed)."""
+    reason = candidate.reason or ""
+    if reason.startswith("not audio"):
+        return "unsupported"
+    if reason == "empty file":
+        return "corrupt"
+    return "unreadable"

@@ -37,6 +37,19 @@ def _finish(ok: bool, lines: list[str]) -> None:
     raise typer.Exit(EXIT_OK if ok else EXIT_FAILED)
 
 
+def _unrecorded(summary: object) -> tuple[list[str], str]:
+    """The lines and the summary clause of changes the journal could not record, and the
+    database error that stopped the run."""
+    unrecorded = getattr(summary, "unrecorded", [])
+    lines = [f"not recorded: {outcome}" for outcome in unrecorded]
+    error = getattr(summary, "error", None)
+    if error:
+        lines.append(f"error: {error}")
+    clause = (f"; the journal could not record {len(unrecorded)} of them: settled on the "
+              "next command (undo covers them then)" if unrecorded else "")
+    return lines, clause
+
+
 @app.command("tag")
 def tag_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders classified before."),
@@ -62,9 +75,11 @@ def tag_command(
     verb = "would change" if dry_run else "changed"
     lines = [] if quiet else [f"skipped: {s}" for s in summary.skipped]
     lines += [f"failed: {f}" for f in summary.failed] if quiet else []
+    extra, clause = _unrecorded(summary)
+    lines += extra
     lines.append(
-        f"{verb} {len(summary.changes)} file(s), {len(summary.unchanged)} already right, "
-        f"{len(summary.skipped)} skipped, {len(summary.failed)} failed"
+        f"{verb} {len(summary.changes)} file(s){clause}, {len(summary.unchanged)} already "
+        f"right, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
         + ("" if summary.run_id is None
            else f" (run {summary.run_id}; undo with `reclass undo {summary.run_id}`)"))
     _finish(summary.ok, lines)
@@ -100,9 +115,12 @@ def organise_command(
                                    echo=None if quiet else echo)
     verb = ("would copy" if copy else "would move") if dry_run else ("copied" if copy else "moved")
     lines = [] if quiet else [f"skipped: {s}" for s in summary.skipped]
+    lines += [f"failed: {f}" for f in summary.failed] if quiet else []
+    extra, clause = _unrecorded(summary)
+    lines += extra
     lines.append(
-        f"{verb} {len(summary.placed)} file(s), {len(summary.unchanged)} already in place, "
-        f"{len(summary.skipped)} skipped, {len(summary.failed)} failed"
+        f"{verb} {len(summary.placed)} file(s){clause}, {len(summary.unchanged)} already in "
+        f"place, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
         + ("" if summary.run_id is None else f" (run {summary.run_id})"))
     _finish(summary.ok, lines)
 
@@ -113,17 +131,25 @@ def undo_command(
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be undone; change nothing."),
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
-    """Undo a tag or organise run exactly; refuses files changed since, goes on with the rest."""
+    """Undo a tag or organise run: byte for byte where a file is as the run left it, else its
+    genre alone (your later edits kept); refuses, with the reason, what it cannot undo."""
     library = open_library(db)
     with handled():
         report = library.undo(run, dry_run=dry_run)
+    settled = [f"settled: {m}" for m in report.settled]
     if report.run_id is None:
-        _finish(True, ["nothing to undo"])
-    lines = [("would undo: " if dry_run else "undone: ") + str(m) for m in report.undone]
+        _finish(True, [*settled, "nothing to undo"])
+    lines = settled + [("would undo: " if dry_run else "undone: ") + str(m)
+                       for m in report.undone]
     lines += [f"refused: {m}" for m in report.refused]
+    extra, clause = _unrecorded(report)
+    lines += extra
+    inexact = (f" ({len(report.inexact)} not byte for byte: see above)"
+               if report.inexact else "")
     lines.append(
         f"run {report.run_id}: {'would undo' if dry_run else 'undid'} {len(report.undone)} "
-        f"change(s), {len(report.refused)} refused, {len(report.skipped)} already undone")
+        f"change(s){inexact}{clause}, {len(report.refused)} refused, {len(report.skipped)} "
+        "already undone")
     _finish(report.ok, lines)
 
 

@@ -99,14 +99,16 @@ def handled() -> Iterator[None]:
         raise fail(str(exc)) from exc
     except RecursionError as exc:
         raise fail("input nested too deeply to read") from exc
+    except sqlite3.Error as exc:  # a read outside a transaction: locked, I/O error...
+        from music_reclass.store.db import database_error
+
+        raise fail(str(database_error(exc))) from exc
     except KeyboardInterrupt:
         echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except OSError as exc:
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         raise fail(f"{exc.strerror or exc}{where}") from exc
-    except sqlite3.Error as exc:  # a database error no layer named: still one line
-        raise fail(f"library database error: {exc}") from exc
 
 
 def stdout_is_terminal() -> bool:

@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from music_reclass.audio.discover import count_files
 from music_reclass.errors import ParameterError
 from music_reclass.library.core import LibraryBase
 from music_reclass.library.models import (
@@ -17,7 +18,7 @@ from music_reclass.library.models import (
     parse_spec,
     register,
 )
-from music_reclass.runner.classify import classify_paths, count_files
+from music_reclass.runner.classify import classify_paths
 from music_reclass.runner.pool import make_pool
 from music_reclass.runner.results import FileResult, RunSummary
 from music_reclass.store import models as store_models

@@ -27,24 +27,19 @@ import os
 import resource
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from pathlib import Path
 from typing import Any
 
-from music_reclass.audio.discover import Candidate, iter_candidates
+from music_reclass.audio.discover import Candidate, count_files, error_code_of, iter_candidates
+from music_reclass.runner.coordination import claim_batch, resume_deferred
+from music_reclass.runner.known import KnownFiles
 from music_reclass.runner.pool import Pool
 from music_reclass.runner.results import FileResult, RunSummary
 from music_reclass.runner.worker import Analysed, AnalyseJob, Hashed, one_line
 from music_reclass.store.analyses import AnalysisRecord, AnalysisRow, find_analysis
-from music_reclass.store.files import (
-    FileRow,
-    StoredOutcome,
-    known_files_under,
-    record_file,
-    touch_files,
-    track_duration,
-)
+from music_reclass.store.claims import release_claim
+from music_reclass.store.files import StoredOutcome, record_file, touch_files, track_duration
 from music_reclass.store.runs import finish_run, start_run
 from music_reclass.store.vectors import get_vectors
 
@@ -65,28 +60,6 @@ class _Cancelled(Exception):
     """The caller's cancel check said stop."""
 
 
-def count_files(paths: Iterable[str | os.PathLike]) -> int:
-    """Number of files under ``paths`` (cheap: no content is read); for progress ETAs."""
-    total = 0
-    for given in paths:
-        given = Path(given)
-        if given.is_dir():
-            for _root, _dirs, files in os.walk(given, followlinks=False):
-                total += len(files)
-        else:
-            total += 1
-    return total
-
-
-def _error_code_of(candidate: Candidate) -> str:
-    reason = candidate.reason or ""
-    if reason.startswith("not audio"):
-        return "unsupported"
-    if reason == "empty file":
-        return "corrupt"
-    return "unreadable"
-
-
 class _Run:
     """State of one classify run in the calling process."""
 
@@ -105,15 +78,16 @@ class _Run:
         self.cancel = cancel
         self.seen_paths: set[str] = set()
         #: the library's rows under the run's paths: what a rescan checks files against
-        self.known: dict[str, FileRow] = {}
+        self.known = KnownFiles()
         self.touched: list[str] = []
-        self.real_folders: dict[str, str] = {}
         #: content hash -> path of its first file analysed in this run (done or in flight)
         self.contents: dict[str, str] = {}
         #: content hash -> files waiting for that content's analysis in flight
         self.waiting: dict[str, list[Hashed]] = {}
         self.to_hash: list[str] = []
         self.to_analyse: list[AnalyseJob] = []
+        #: jobs whose content another live run is analysing (see runner.coordination)
+        self.deferred: list[AnalyseJob] = []
         self.pending: set[Future] = set()
         self.stages = dict.fromkeys(("hash", "decode", "inference", "db"), 0.0)
         self.worker_cpu = 0.0
@@ -155,14 +129,14 @@ class _Run:
 
     def error_candidate(self, candidate: Candidate) -> None:
         path = os.path.abspath(candidate.path)
-        code = _error_code_of(candidate)
+        code = error_code_of(candidate)
         reason = candidate.reason or code
         self.record(StoredOutcome(path, "error", error_code=code, error=reason))
         self.emit(FileResult(path, "error", self.model_id, error=reason, error_code=code))
 
     def audio_candidate(self, candidate: Candidate) -> None:
         """Answer what the database knows; queue a hash for the rest."""
-        path = self.real_path(candidate.path, candidate.is_link)
+        path = self.known.real_path(candidate.path, candidate.is_link)
         if path in self.seen_paths:
             self.emit(FileResult(path, "skipped", self.model_id, duplicate_of=path))
             return
@@ -172,37 +146,11 @@ class _Run:
         except OSError as exc:
             self.unreadable(path, one_line(exc.strerror or exc))
             return
-        row = self.unchanged(path, info)
+        row = self.known.unchanged(path, info)
         if row is None:
             self.to_hash.append(path)
             return
         self.resolve(Hashed(path, row.content_hash, info.st_size, info.st_mtime_ns, info.st_ino))
-
-    def unchanged(self, path: str, info: os.stat_result) -> FileRow | None:
-        """The stored row of ``path`` when size, mtime and inode still match it."""
-        row = self.known.get(path)
-        if row is None or row.size != info.st_size or row.mtime_ns != info.st_mtime_ns:
-            return None
-        if row.inode is not None and row.inode != info.st_ino:
-            return None
-        return row
-
-    def known_audio(self, path: Path, info: os.stat_result, is_link: bool) -> bool:
-        """For the walk: an unchanged file recorded as audio needs no sniffing."""
-        row = self.unchanged(self.real_path(path, is_link), info)
-        return row is not None and row.status == "ok"
-
-    def real_path(self, path: Path, is_link: bool) -> str:
-        """The resolved path (the library's key), resolving each folder only once."""
-        if is_link:
-            return os.path.realpath(path)
-        folder = str(path.parent)
-        real = self.real_folders.get(folder)
-        if real is None:
-            if len(self.real_folders) > 10000:  # bounded: a walk visits folders in order
-                self.real_folders.clear()
-            real = self.real_folders[folder] = os.path.realpath(folder)
-        return os.path.join(real, path.name)
 
     def unreadable(self, path: str, reason: str) -> None:
         self.record(StoredOutcome(path, "error", error_code="unreadable", error=reason))
@@ -313,10 +261,11 @@ class _Run:
         if item.error_code is not None:
             for failing in (hashed, *others):  # the same bytes fail the same way
                 self.failed(failing, item)
-            return
-        self.succeeded(hashed, item)
-        for other in others:
-            self.duplicate(other)
+        else:
+            self.succeeded(hashed, item)
+            for other in others:
+                self.duplicate(other)
+        release_claim(self.conn, job.content_hash, self.model_id, self.summary.run_id)
 
     def failed(self, item: Hashed, analysed: Analysed) -> None:
         code = analysed.error_code or "error"
@@ -362,7 +311,9 @@ class _Run:
         size = self.pool.batch_size
         while self.to_analyse and (final or len(self.to_analyse) >= size):
             batch, self.to_analyse = self.to_analyse[:size], self.to_analyse[size:]
-            self.submit(self.pool.submit_analyse(batch))
+            batch = claim_batch(self, batch)  # another live run's contents wait
+            if batch:
+                self.submit(self.pool.submit_analyse(batch))
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -439,7 +390,7 @@ def classify_paths(
     summary = RunSummary(run_id=run_id, model_id=model_id)
     run = _Run(conn, classifier, pool, summary, force=force, on_result=on_result, cancel=cancel)
     try:
-        run.known = known_files_under(conn, [os.path.realpath(p) for p in paths])
+        run.known.load(conn, paths)
         _drive(run, paths, on_ignored)
         summary.status = "done"
     except _Cancelled:
@@ -469,7 +420,7 @@ def classify_paths(
 
 def _drive(run: _Run, paths: Sequence[str | os.PathLike],
            on_ignored: Callable[[Candidate], None] | None) -> None:
-    for candidate in iter_candidates(paths, known=run.known_audio):
+    for candidate in iter_candidates(paths, known=run.known.known_audio):
         run.check_cancel()
         if candidate.kind == "ignored":
             run.summary.ignored += 1
@@ -480,10 +431,12 @@ def _drive(run: _Run, paths: Sequence[str | os.PathLike],
         _one_file_safely(run, candidate.path, lambda c=candidate, h=handle: h(c))
         run.flush()
         run.harvest(block=False)
-    while run.to_hash or run.to_analyse or run.pending:
+    while run.to_hash or run.to_analyse or run.pending or run.deferred:
         run.check_cancel()
         run.flush(final=True)
         run.harvest(block=True)
+        if run.deferred and not (run.to_hash or run.to_analyse or run.pending):
+            resume_deferred(run)
 
 
 def _one_file_safely(run: _Run, path: str | os.PathLike, handle: Callable[[], Any]) -> Any:

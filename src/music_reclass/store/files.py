@@ -186,6 +186,25 @@ def _upsert_file(conn: sqlite3.Connection, outcome: StoredOutcome, run_id: int |
     )
 
 
+def _stale(conn: sqlite3.Connection, outcome: StoredOutcome) -> bool:
+    """Would ``outcome`` overwrite a row that describes the file as it is now with one
+    that does not? That happens when the file changed while a run analysed it (``tag``
+    rewrote it during ``classify --force``): the run's hash is of the old bytes, and
+    writing it would make the next ``tag`` skip the file as "changed since it was
+    analysed". The content's analysis is still stored (it is keyed by that content)."""
+    if outcome.size is None or outcome.mtime_ns is None:
+        return False
+    try:
+        st = os.stat(outcome.path)
+    except OSError:
+        return False
+    now = (st.st_size, st.st_mtime_ns, st.st_ino)
+    if now == (outcome.size, outcome.mtime_ns, outcome.inode or st.st_ino):
+        return False
+    row = lookup_file(conn, outcome.path)
+    return row is not None and (row.size, row.mtime_ns, row.inode or st.st_ino) == now
+
+
 def record_file(
     conn: sqlite3.Connection,
     outcome: StoredOutcome,
@@ -196,6 +215,9 @@ def record_file(
     vector_dtype: str = "float16",
 ) -> None:
     """Record one file's outcome, its track, analysis and vectors in one transaction.
+
+    The ``files`` row is not written when the file changed since the run read it and
+    the row already describes its new bytes (see :func:`_stale`).
 
     Parameters
     ----------
@@ -213,7 +235,8 @@ def record_file(
     with transaction(conn):
         if outcome.content_hash is not None:
             _upsert_track(conn, outcome.content_hash, outcome.track)
-        _upsert_file(conn, outcome, run_id)
+        if outcome.content_hash is None or not _stale(conn, outcome):
+            _upsert_file(conn, outcome, run_id)
         if outcome.content_hash is None:
             return
         if analysis is not None:

@@ -22,6 +22,7 @@ __all__ = [
     "ACTIONS",
     "Entry",
     "entries",
+    "get_entry",
     "insert_planned",
     "latest_undoable_run",
     "later_moves",
@@ -30,6 +31,7 @@ __all__ = [
     "retarget",
     "set_done",
     "set_failed",
+    "set_planned_after",
 ]
 
 #: Journal actions: "remove" is undo deleting an organise copy (no new_path).
@@ -115,6 +117,16 @@ def set_done(conn: sqlite3.Connection, entry_id: int, *, after: dict | None = No
         )
 
 
+def set_planned_after(conn: sqlite3.Connection, entry_id: int, after: dict) -> None:
+    """Complete a planned row's after-state just before the change (its own transaction):
+    e.g. the SHA-256 the file will have, so that settlement and undo recognise it."""
+    with transaction(conn):
+        conn.execute(
+            "UPDATE journal SET after = ? WHERE id = ? AND state = 'planned'",
+            (json.dumps(after), entry_id),
+        )
+
+
 def set_failed(conn: sqlite3.Connection, entry_id: int, error: str) -> None:
     """Mark a row failed with the reason (its own transaction)."""
     with transaction(conn):
@@ -143,6 +155,11 @@ def entries(conn: sqlite3.Connection, run_id: int) -> list[Entry]:
     """The rows of one run, oldest first."""
     rows = conn.execute("SELECT * FROM journal WHERE run_id = ? ORDER BY id", (run_id,))
     return [Entry.from_row(r) for r in rows]
+
+
+def get_entry(conn: sqlite3.Connection, entry_id: int) -> Entry | None:
+    row = conn.execute("SELECT * FROM journal WHERE id = ?", (entry_id,)).fetchone()
+    return None if row is None else Entry.from_row(row)
 
 
 def planned_entries(conn: sqlite3.Connection) -> list[Entry]:

@@ -22,6 +22,9 @@ Version 1 shipped with music_reclass 0.1.0. Version 2:
   (the library's active model...).
 - ``corrections`` gains the owner's labels (several genres), the file, what it replaced,
   the model it corrects, its run and its state (a correction can be undone).
+
+Version 3: ``claims``, the contents a live classify run is analysing (so that two
+runs on one library never analyse the same content twice).
 """
 
 from __future__ import annotations
@@ -271,7 +274,24 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     _fill_top_genres(conn)
 
 
-MIGRATIONS: list[Migration] = [SCHEMA_V1, _migrate_v2]
+SCHEMA_V3 = """
+-- Contents a live classify run is analysing with a model: another run on the same
+-- library waits for their analysis instead of analysing them too. A claim is void once
+-- its run has ended (status not running) or its process is gone (pid, start time).
+CREATE TABLE claims (
+    content_hash TEXT NOT NULL,
+    model_id     TEXT NOT NULL,
+    run_id       INTEGER NOT NULL REFERENCES runs(id),
+    pid          INTEGER,
+    pid_start    INTEGER,
+    claimed_at   TEXT NOT NULL,
+    PRIMARY KEY (content_hash, model_id)
+) WITHOUT ROWID;
+CREATE INDEX claims_run ON claims(run_id);
+"""
+
+
+MIGRATIONS: list[Migration] = [SCHEMA_V1, _migrate_v2, SCHEMA_V3]
 """Migration i (0-based) takes the schema from version i to i+1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
