@@ -3,7 +3,8 @@
 Usage::
 
     python benchmarks/bench_speed.py [--tracks 12] [--seconds 180] [--repeats 3]
-        [--jobs 2] [--original-tracks 3] [--skip-original] [--skip-pools]
+        [--jobs 2] [--original-tracks 3] [--original-repeats 1] [--skip-original]
+        [--skip-pools]
         [--corpus-dir DIR] [--json FILE]
 
 Corpus: ``--tracks`` MP3s of ``--seconds`` (3 minutes) made of real GTZAN clips from
@@ -19,8 +20,9 @@ the best is the least disturbed):
 3. end to end: the real runner (``classify_paths``, ``--jobs`` workers, fresh
    database each time): x realtime, cores kept busy, peak memory;
 4. pool shapes (``speed_pool.py``): processes with 1 or 4 files per task, threads,
-   torch threads, and 6 instead of 10 patches per track, each with and without
-   start-up;
+   and 6 instead of 10 patches per track, each with and without start-up (one
+   process with 2 torch threads was 7x realtime against 47x for 2 processes on the
+   shared machine, as the runner's own notes found: it is left out);
 5. the ORIGINAL musicnn 0.1.0 (TensorFlow, in the virtualenv that
    ``setup_original_musicnn.sh`` builds; skipped cleanly when it is absent) on the
    first ``--original-tracks`` of the same files, and the ratios.
@@ -47,6 +49,10 @@ import real_mp3s  # noqa: E402
 import speed_pool  # noqa: E402
 
 ORIGINAL_PYTHON = HERE / ".musicnn-orig-venv" / "bin" / "python"
+
+
+def progress(what: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {what}...", file=sys.stderr, flush=True)
 
 
 def best_median(samples: list[float]) -> dict[str, float]:
@@ -157,7 +163,6 @@ def pool_shapes(paths: list[Path], jobs: int, repeats: int, seconds: float) -> l
         f"procs{jobs}x1file": lambda: speed_pool.run_procs(names, workers=jobs, files_per_task=1),
         f"procs{jobs}x4files": lambda: speed_pool.run_procs(names, workers=jobs, files_per_task=4),
         f"threads{jobs}": lambda: speed_pool.run_threads(names, threads=jobs),
-        f"torch-threads{jobs}": lambda: speed_pool.run_torch_threads(names, threads=jobs),
         f"procs{jobs}x1file, 6 patches/track": lambda: speed_pool.run_procs(
             names, workers=jobs, files_per_task=1, n_segments=3),
     }
@@ -218,8 +223,9 @@ def our_same_files(paths: list[Path], repeats: int) -> dict[str, float]:
     return timed(run, repeats)
 
 
-def compare_original(paths: list[Path], repeats: int, e2e: dict) -> dict | None:
-    original = original_musicnn(paths, repeats)
+def compare_original(paths: list[Path], original_repeats: int, repeats: int,
+                     e2e: dict) -> dict | None:
+    original = original_musicnn(paths, original_repeats)
     if original is None:
         return None
     audio = sum(entry["duration_s"] for entry in original["files"])
@@ -285,6 +291,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--jobs", type=int, default=None)
     parser.add_argument("--original-tracks", type=int, default=3)
+    parser.add_argument("--original-repeats", type=int, default=1,
+                        help="repetitions of the original (about 80 s per 3-minute file)")
     parser.add_argument("--skip-original", action="store_true")
     parser.add_argument("--skip-pools", action="store_true")
     parser.add_argument("--corpus-dir", type=Path, default=None,
@@ -311,14 +319,19 @@ def main() -> None:
                 (folder / path.name).symlink_to(path)
         results = {"tracks": len(paths), "seconds": args.seconds, "cores": os.cpu_count(),
                    "jobs": jobs, "repeats": args.repeats}
+        progress("end to end (the runner)")
         results["end_to_end"] = end_to_end(folder, jobs, args.repeats, Path(tmp))
         if not args.skip_pools:
+            progress("pool shapes")
             results["pools"] = pool_shapes(paths, jobs, args.repeats, args.seconds)
+        progress("decode only, then stages")
         results["decode_only_x_realtime"] = decode_only(paths, args.seconds, args.repeats)
         results["stages"] = stage_times(paths, args.repeats)
         if not args.skip_original:
+            progress("the original musicnn")
             results["original"] = compare_original(paths[: args.original_tracks],
-                                                   args.repeats, results["end_to_end"])
+                                                   args.original_repeats, args.repeats,
+                                                   results["end_to_end"])
     results["bench_process_peak_rss_mb"] = resource.getrusage(
         resource.RUSAGE_SELF).ru_maxrss / 1024
     print_summary(results)

@@ -9,8 +9,7 @@ shapes, so the runner's author can pick one from figures:
   task (1 = today's runner; more = one forward pass over several tracks' patches);
 - ``threads``: one process, N Python threads sharing one model copy, one torch
   thread each (torch and most of NumPy release the GIL; the Python frame loop of the
-  decoder does not);
-- ``torch-threads``: one process, files one after another, N torch threads.
+  decoder does not).
 
 No database is involved (that is the runner's own, small, cost): each variant returns
 its wall time from the first task submitted to the last result, the same without the
@@ -30,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 _classifier: Any = None
-_load_seconds = 0.0
+_ready_at = 0.0  # time.time() when this worker had its model loaded
 _policy: Any = None
 
 
@@ -41,16 +40,15 @@ class PoolResult:
     name: str
     files: int
     wall_s: float
-    steady_wall_s: float  # from the first result to the last, scaled to all files
-    startup_s: float  # pool creation to the first result, minus that file's own work
+    steady_wall_s: float  # from the moment every worker had its model to the last result
+    startup_s: float  # pool creation to the moment every worker had its model
     worker_peak_rss_mb: list[float] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
 
 
 def _load(torch_threads: int, n_segments: int | None = None) -> None:
     """Build the embedded classifier and load both networks (once per worker)."""
-    global _classifier, _load_seconds, _policy
-    start = time.perf_counter()
+    global _classifier, _ready_at, _policy
     for variable in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         os.environ[variable] = str(torch_threads)
     import torch
@@ -62,26 +60,25 @@ def _load(torch_threads: int, n_segments: int | None = None) -> None:
     _policy = ExcerptPolicy(n_segments=n_segments) if n_segments else ExcerptPolicy()
     _classifier = load_classifier(top_k=None)
     _classifier.ensure_loaded()
-    _load_seconds = time.perf_counter() - start
+    _ready_at = time.time()
 
 
 def classify_files(paths: Sequence[str]) -> tuple[list[str], float, float]:
     """Hash, decode and classify ``paths`` with one forward pass over all their patches.
 
-    Returns the top genre of each file, this task's wall seconds and the worker's
-    peak RSS (MB).
+    Returns the top genre of each file, when this worker had its model loaded
+    (``time.time()``) and the worker's peak RSS (MB).
     """
     from music_reclass.audio.excerpt import load_excerpt
     from music_reclass.audio.hashing import content_hash
 
-    start = time.perf_counter()
     waveforms = []
     for path in paths:
         content_hash(path)
         waveforms.append(load_excerpt(path, policy=_policy).waveform)
     predictions = _classifier.predict_batch(waveforms)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    return [p.genres[0][0] for p in predictions], time.perf_counter() - start, rss
+    return [p.genres[0][0] for p in predictions], _ready_at, rss
 
 
 def _chunks(paths: Sequence[str], size: int) -> list[list[str]]:
@@ -89,29 +86,25 @@ def _chunks(paths: Sequence[str], size: int) -> list[list[str]]:
 
 
 def _drain(futures: list, started: float, n_files: int, name: str) -> PoolResult:
+    """Collect results; ``started`` is the ``time.time()`` of the pool's creation."""
     labels: list[str] = []
-    first_at = first_work = None
-    done_files = 0
-    peaks: dict[int, float] = {}
-    for index, future in enumerate(as_completed(futures)):
-        task_labels, work_s, rss = future.result()
+    ready, peaks = [], []
+    for future in as_completed(futures):
+        task_labels, ready_at, rss = future.result()
         labels += task_labels
-        if first_at is None:
-            first_at, first_work, first_files = time.perf_counter(), work_s, len(task_labels)
-        done_files += len(task_labels)
-        peaks[index] = rss
-    wall = time.perf_counter() - started
-    rest = n_files - first_files
-    steady = (time.perf_counter() - first_at) * n_files / rest if rest else wall
-    return PoolResult(name, n_files, wall, steady, max(first_at - started - first_work, 0.0),
-                      sorted(set(round(v, 1) for v in peaks.values())), sorted(labels))
+        ready.append(ready_at)
+        peaks.append(round(rss, 1))
+    finished = time.time()
+    all_ready = max(ready)  # the last worker to load its model
+    return PoolResult(name, n_files, finished - started, finished - all_ready,
+                      all_ready - started, sorted(set(peaks)), sorted(labels))
 
 
 def run_procs(paths: Sequence[str], *, workers: int, files_per_task: int,
               n_segments: int | None = None) -> PoolResult:
     """``workers`` processes (forkserver, as the runner), one torch thread each."""
     context = multiprocessing.get_context("forkserver")
-    started = time.perf_counter()
+    started = time.time()
     with ProcessPoolExecutor(workers, mp_context=context, initializer=_load,
                              initargs=(1, n_segments)) as pool:
         futures = [pool.submit(classify_files, chunk)
@@ -122,20 +115,9 @@ def run_procs(paths: Sequence[str], *, workers: int, files_per_task: int,
 
 def run_threads(paths: Sequence[str], *, threads: int, files_per_task: int = 1) -> PoolResult:
     """One process (this one), ``threads`` Python threads, one torch thread each."""
-    started = time.perf_counter()
+    started = time.time()
     _load(1)
     with ThreadPoolExecutor(threads) as pool:
         futures = [pool.submit(classify_files, chunk)
                    for chunk in _chunks(paths, files_per_task)]
         return _drain(futures, started, len(paths), f"threads{threads}")
-
-
-def run_torch_threads(paths: Sequence[str], *, threads: int) -> PoolResult:
-    """One process (this one), files in turn, ``threads`` torch threads."""
-    started = time.perf_counter()
-    _load(threads)
-    with ThreadPoolExecutor(1) as pool:
-        futures = [pool.submit(classify_files, [path]) for path in paths]
-        result = _drain(futures, started, len(paths), f"torch-threads{threads}")
-    _load(1)
-    return result
