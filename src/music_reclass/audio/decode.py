@@ -231,6 +231,12 @@ class _PyAVBackend:
         return origin
 
     def read(self, start: int, count: int | None) -> np.ndarray:
+        # inf/NaN from a damaged stream are zeroed later (_sanitise); the per-frame
+        # downmix must not warn about them
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._read(start, count)
+
+    def _read(self, start: int, count: int | None) -> np.ndarray:
         if start > 0 and self._seek(start):
             try:
                 return self._decode(start, count, seeked=True)
@@ -267,6 +273,7 @@ class _PyAVBackend:
         bad_packets = 0
         good_packets = 0
         first = True
+        ticks: tuple[int, int] | None = None  # the stream's time base, read once
         for packet in self._demux():
             try:
                 frames = packet.decode()
@@ -284,7 +291,9 @@ class _PyAVBackend:
                     continue
                 if frame.sample_rate and frame.sample_rate != self.native_rate:
                     samples = soxr.resample(samples, frame.sample_rate, self.native_rate)
-                frame_start = self._frame_start(frame, position)
+                if ticks is None and frame.time_base is not None:
+                    ticks = (frame.time_base.numerator, frame.time_base.denominator)
+                frame_start = self._frame_start(frame.pts, ticks)
                 if seeked and first and frame_start is None:
                     raise _SeekMissed
                 if seeked and first and frame_start > start:
@@ -318,10 +327,17 @@ class _PyAVBackend:
                 return  # truncated or damaged container: keep what was decoded
             yield packet  # the last, empty one flushes the frames the decoder holds back
 
-    def _frame_start(self, frame: av.AudioFrame, position: int) -> int | None:
-        if frame.pts is None or frame.time_base is None or self._origin is None:
+    def _frame_start(self, pts: int | None, ticks: tuple[int, int] | None) -> int | None:
+        """Index (native rate, from the first frame) of a frame with this timestamp.
+
+        ``ticks`` is the time base as (numerator, denominator): every frame of a
+        stream shares it, and ``int / int`` rounds once as ``float(Fraction)`` does,
+        so this is the value of ``float(pts * time_base)`` without a Fraction per frame.
+        """
+        if pts is None or ticks is None or self._origin is None:
             return None
-        return int(round((float(frame.pts * frame.time_base) - self._origin) * self.native_rate))
+        seconds = pts * ticks[0] / ticks[1]
+        return int(round((seconds - self._origin) * self.native_rate))
 
     def close(self) -> None:
         self._container.close()
@@ -338,8 +354,8 @@ class _BadFrame(Exception):
 _MAX_CHANNELS = 64
 
 
-def _check_frame(frame: av.AudioFrame) -> int:
-    """Channel count of a frame that is safe to copy out, or raise :class:`_BadFrame`.
+def _check_frame(frame: av.AudioFrame) -> tuple[int, list]:
+    """Channel count and planes of a frame that is safe to copy out, or raise :class:`_BadFrame`.
 
     A damaged AAC packet can decode to a frame announcing, say, 38 channels with 45
     planes; PyAV's ``to_ndarray`` then reads unallocated memory and the process dies
@@ -347,18 +363,33 @@ def _check_frame(frame: av.AudioFrame) -> int:
     """
     channels = frame.layout.nb_channels
     planes = frame.planes
-    expected_planes = channels if frame.format.is_planar else 1
+    sample_format = frame.format
+    is_planar = sample_format.is_planar
+    expected_planes = channels if is_planar else 1
     if not 1 <= channels <= _MAX_CHANNELS or len(planes) != expected_planes:
         raise _BadFrame
-    per_plane = frame.samples * frame.format.bytes * (1 if frame.format.is_planar else channels)
-    if frame.samples < 0 or any(plane.buffer_size < per_plane for plane in planes):
+    samples = frame.samples
+    per_plane = samples * sample_format.bytes * (1 if is_planar else channels)
+    if samples < 0 or any(plane.buffer_size < per_plane for plane in planes):
         raise _BadFrame
-    return channels
+    return channels, planes
+
+
+_HALF = np.float32(0.5)
 
 
 def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
     """Any PyAV frame (planar/packed, int/float) -> mono float32."""
-    channels = _check_frame(frame)
+    channels, planes = _check_frame(frame)
+    if frame.format.name == "fltp" and channels <= 2:
+        # MP3, AAC, Vorbis, WMA decode to planar float: read the planes in place
+        # (to_ndarray stacks them first); the same arithmetic as _downmix, bit for bit
+        n = frame.samples
+        left = np.frombuffer(planes[0], dtype=np.float32, count=n)
+        if channels == 1:
+            return left.copy()
+        right = np.frombuffer(planes[1], dtype=np.float32, count=n)
+        return left * _HALF + right * _HALF  # the caller silences inf/NaN warnings
     array = frame.to_ndarray()
     if not frame.format.is_planar:
         array = array.reshape(-1, channels).T
