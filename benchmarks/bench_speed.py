@@ -42,6 +42,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from music_reclass.models.musicnn import MUSICNN_INPUT
+
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
@@ -91,7 +93,7 @@ def stage_times(paths: list[Path], repeats: int) -> dict[str, dict[str, float]]:
         with open_audio(path) as reader:
             native = reader.info.sample_rate
             spans = plan_segments(reader.info.duration)
-        excerpt = load_excerpt(path).waveform
+        excerpt = load_excerpt(path, MUSICNN_INPUT).waveform
         patches = make_patches(log_mel(excerpt))
 
         def native_decode(path=path, spans=spans, native=native):
@@ -104,7 +106,7 @@ def stage_times(paths: list[Path], repeats: int) -> dict[str, dict[str, float]]:
             "decode (native rate)": native_decode,
             "resample to 16 kHz": lambda pieces=pieces, native=native: [
                 soxr.resample(p, native, SR, quality="HQ") for p in pieces],
-            "excerpt (decode + resample)": lambda path=path: load_excerpt(path),
+            "excerpt (decode + resample)": lambda path=path: load_excerpt(path, MUSICNN_INPUT),
             "log-mel": lambda excerpt=excerpt: log_mel(excerpt),
         }
         for name, net in nets.items():
@@ -130,7 +132,7 @@ def decode_only(paths: list[Path], seconds: float, repeats: int) -> dict[str, fl
     def run() -> None:
         for path in paths:
             content_hash(path)
-            load_excerpt(path)
+            load_excerpt(path, MUSICNN_INPUT)
 
     walls = timed(run, repeats)
     return {k: len(paths) * seconds / v for k, v in walls.items()}
@@ -138,15 +140,17 @@ def decode_only(paths: list[Path], seconds: float, repeats: int) -> dict[str, fl
 
 def end_to_end(folder: Path, jobs: int, repeats: int, workdir: Path) -> dict:
     """The real runner on a fresh database each time."""
-    from music_reclass.library import db as libdb
-    from music_reclass.library.scan import classify_paths
     from music_reclass.pipeline import load_classifier
+    from music_reclass.runner.classify import classify_paths
+    from music_reclass.runner.pool import make_pool
+    from music_reclass.store.db import connect
 
     classifier = load_classifier(top_k=None)
     runs = []
     for index in range(repeats):
-        conn = libdb.connect(workdir / f"e2e-{index}.sqlite")
-        summary = classify_paths([folder], conn=conn, classifier=classifier, jobs=jobs)
+        conn = connect(workdir / f"e2e-{index}.sqlite")
+        summary = classify_paths([folder], conn=conn, classifier=classifier,
+                                 pool=make_pool(classifier, jobs=jobs))
         conn.close()
         runs.append({"x_realtime": summary.analysed_audio_seconds / summary.elapsed,
                      "elapsed_s": summary.elapsed, "ok": summary.ok,
@@ -218,7 +222,7 @@ def our_same_files(paths: list[Path], repeats: int) -> dict[str, float]:
     def run() -> None:
         for path in paths:
             content_hash(path)
-            classifier.predict_batch([load_excerpt(path).waveform])
+            classifier.predict_batch([load_excerpt(path, MUSICNN_INPUT).waveform])
 
     return timed(run, repeats)
 

@@ -1,6 +1,6 @@
 """Pool shapes for a classify run, measured outside the real runner (bench_speed.py).
 
-The runner (``library/scan.py``, being rewritten into ``runner/``) gives each worker
+The runner (``runner/classify.py`` with ``runner/pool.py``) gives each worker
 process one whole file at a time. This module runs the same per-file work, hash,
 excerpt decode and both networks through the embedded classifier, under other pool
 shapes, so the runner's author can pick one from figures:
@@ -25,7 +25,7 @@ import resource
 import time
 from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 _classifier: Any = None
@@ -54,10 +54,11 @@ def _load(torch_threads: int, n_segments: int | None = None) -> None:
     import torch
 
     torch.set_num_threads(torch_threads)
-    from music_reclass.audio.excerpt import ExcerptPolicy
+    from music_reclass.models.musicnn import MUSICNN_INPUT
     from music_reclass.pipeline import load_classifier
 
-    _policy = ExcerptPolicy(n_segments=n_segments) if n_segments else ExcerptPolicy()
+    base = MUSICNN_INPUT.policy
+    _policy = replace(base, n_segments=n_segments) if n_segments else base
     _classifier = load_classifier(top_k=None)
     _classifier.ensure_loaded()
     _ready_at = time.time()
@@ -69,13 +70,13 @@ def classify_files(paths: Sequence[str]) -> tuple[list[str], float, float]:
     Returns the top genre of each file, when this worker had its model loaded
     (``time.time()``) and the worker's peak RSS (MB).
     """
-    from music_reclass.audio.excerpt import load_excerpt
+    from music_reclass.audio.excerpt import AudioInput, load_excerpt
     from music_reclass.audio.hashing import content_hash
 
     waveforms = []
     for path in paths:
         content_hash(path)
-        waveforms.append(load_excerpt(path, policy=_policy).waveform)
+        waveforms.append(load_excerpt(path, AudioInput(16000, _policy)).waveform)
     predictions = _classifier.predict_batch(waveforms)
     rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     return [p.genres[0][0] for p in predictions], _ready_at, rss
