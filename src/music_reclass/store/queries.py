@@ -48,6 +48,8 @@ class FileQuery:
     max_confidence: float | None = None
     decided: bool | None = None  # True: a decision; False: abstained
     search: str | None = None  # in path, artist, title, album (case-insensitive)
+    disagree: bool | None = None  # True: the top genre is none of the file's genre tags
+    corrected: bool | None = None  # True: the owner corrected (or accepted) the track
     file_ids: tuple[int, ...] | None = None
     sort: str = "path"
     descending: bool = False
@@ -78,6 +80,7 @@ class FileView:
     abstain_reason: str | None = None
     stage: str | None = None
     missing: bool = False
+    correction: list[str] | None = None  # the owner's active correction, if any
 
     @property
     def top_genre(self) -> str | None:
@@ -95,14 +98,16 @@ class FileView:
             "title": self.title, "artist": self.artist, "album": self.album,
             "genre_tags": self.genre_tags, "model_id": self.model_id, "genres": self.genres,
             "tags": self.tags, "decided": self.decided, "abstain_reason": self.abstain_reason,
-            "stage": self.stage, "missing": self.missing,
+            "stage": self.stage, "missing": self.missing, "correction": self.correction,
         }
 
 
 _SELECT = (
     "SELECT f.id, f.path, f.status, f.error_code, f.error, f.content_hash, f.size,"
     " t.duration, t.title, t.artist, t.album, t.genre_tags, a.model_id, a.status AS a_status,"
-    " a.genres, a.tags, a.decided, a.abstain_reason, a.stage"
+    " a.genres, a.tags, a.decided, a.abstain_reason, a.stage,"
+    " (SELECT coalesce(c.labels, json_array(c.label)) FROM corrections c WHERE c.content_hash = f.content_hash"
+    "  AND c.state = 'active' ORDER BY c.id DESC LIMIT 1) AS correction"
     " FROM files f LEFT JOIN tracks t ON t.content_hash = f.content_hash"
     " LEFT JOIN analyses a ON a.content_hash = f.content_hash AND a.model_id = :model"
 )
@@ -117,6 +122,22 @@ def _under_clause(under: str, args: dict[str, Any]) -> str:
     args["under_blob_len"] = len(args["under_blob"])
     return ("(f.path = :under OR (f.path >= :under_lo AND f.path < :under_hi)"
             " OR (typeof(f.path) = 'blob' AND substr(f.path, 1, :under_blob_len) = :under_blob))")
+
+
+def _norm(expr: str) -> str:
+    """A genre name compared loosely: case, spaces, hyphens and underscores ignored."""
+    return f"replace(replace(replace(lower({expr}), ' ', ''), '-', ''), '_', '')"
+
+
+#: the file carries genre tags and the model's top genre is none of them
+_DISAGREE = (
+    "(a.status = 'ok' AND t.genre_tags IS NOT NULL AND t.genre_tags <> '[]'"
+    " AND NOT EXISTS (SELECT 1 FROM json_each(t.genre_tags) j"
+    f" WHERE {_norm('j.value')} = {_norm('a.top_genre')}))"
+)
+#: the owner corrected or accepted the track (an active correction of its content)
+_CORRECTED = ("EXISTS (SELECT 1 FROM corrections c WHERE c.content_hash = f.content_hash"
+              " AND c.state = 'active')")
 
 
 def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
@@ -150,6 +171,10 @@ def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
         )
         escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args["search"] = f"%{escaped}%"
+    if query.disagree is not None:
+        where.append(("" if query.disagree else "NOT ") + _DISAGREE)
+    if query.corrected is not None:
+        where.append(("" if query.corrected else "NOT ") + _CORRECTED)
     if query.file_ids is not None:
         where.append(f"f.id IN ({', '.join(str(int(i)) for i in query.file_ids) or 'NULL'})")
     return where
@@ -195,6 +220,7 @@ def _view(row: sqlite3.Row) -> FileView:
         decided=json.loads(row["decided"]) if ok and row["decided"] else None,
         abstain_reason=row["abstain_reason"] if ok else None,
         stage=row["stage"] if ok else None,
+        correction=json.loads(row["correction"]) if row["correction"] else None,
     )
 
 
