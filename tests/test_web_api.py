@@ -213,11 +213,35 @@ def test_organise_preview_stays_inside_the_library(setup):
     assert elsewhere.status_code == 400 and "not under a folder" in elsewhere.json()["detail"]
 
 
-def test_learn_answers_501_without_a_learn_job(setup):
-    client, library, _ = setup
-    if hasattr(library, "learn"):
-        pytest.skip("this library has a learn job")
-    assert client.post("/api/jobs/learn", json={}).status_code == 501
+class _Learning:
+    """A library whose learn job records its calls (until the real one lands)."""
+
+    calls: list = []
+
+    def learn(self, *, min_tracks: int = 5, on_progress=None, cancel=None):  # noqa: ANN001
+        for done in range(3):
+            on_progress(done + 1, 3)
+        self.calls.append(min_tracks)
+        return {"genres": 2, "min_tracks": min_tracks}
+
+
+def test_learn_job_only_when_the_library_can_learn(tmp_path):
+    from music_reclass.library import Library
+
+    library, _ = build_library(tmp_path)
+    if not hasattr(Library, "learn"):
+        plain = TestClient(create_app(library, classify_jobs=0))
+        assert plain.post("/api/jobs/learn", json={}).status_code in (404, 405)
+        assert "/api/jobs/learn" not in plain.get("/openapi.json").json()["paths"]
+    learning = type("LearningLibrary", (_Learning, Library), {})(library.path)
+    client = TestClient(create_app(learning, classify_jobs=0))
+    job = client.post("/api/jobs/learn", json={"options": {"min_tracks": 3}})
+    assert job.status_code == 202
+    final = _wait(client, job.json())
+    assert final["state"] == "done" and final["result"]["outcome"]["min_tracks"] == 3
+    assert final["done"] == final["total"] == 3
+    bad = client.post("/api/jobs/learn", json={"options": {"nope": 1}})
+    assert bad.status_code == 400 and "nope" in bad.json()["detail"]
 
 
 def test_models_stats_charts(setup):

@@ -24,9 +24,11 @@ from music_reclass.web.schemas import (
     jsonable,
 )
 
-__all__ = ["router"]
+__all__ = ["learn_router", "router"]
 
 router = APIRouter(prefix="/api/jobs", tags=["jobs"])
+#: included only when the library has a learn job
+learn_router = APIRouter(prefix="/api/jobs", tags=["jobs"])
 JobIdPath = Annotated[int, Path(ge=1, le=MAX_ID)]
 #: at most this many per-file lines are kept in a job's result (the counts are exact)
 MAX_LINES = 2000
@@ -128,13 +130,11 @@ def undo(library: LibraryDep, jobs: JobsDep, body: UndoBody) -> JSONResponse:
     return _start(jobs, "undo", {"run_id": body.run_id, "dry_run": body.dry_run}, work)
 
 
-@router.post("/learn", status_code=202, summary="Learn the owner's genres (personal model)",
-             responses={501: {"description": "This version has no learn job"}})
+@learn_router.post("/learn", status_code=202,
+                   summary="Learn the owner's genres (personal model)")
 def learn(library: LibraryDep, jobs: JobsDep, body: LearnBody) -> JSONResponse:
     """Runs the library's ``learn`` job with ``options`` as its keyword arguments."""
-    method = getattr(library, "learn", None)
-    if method is None:
-        raise HTTPException(501, "this version of the library has no learn job")
+    method = library.learn  # type: ignore[attr-defined]
     accepted = inspect.signature(method).parameters
     unknown = sorted(set(body.options) - set(accepted))
     if unknown:

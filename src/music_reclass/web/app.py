@@ -70,6 +70,8 @@ def create_app(library: Library, *, token: str | None = None,
     for router in (api_files.router, api_review.router, api_runs.router, api_jobs.router,
                    pages.router):
         app.include_router(router)
+    if callable(getattr(library, "learn", None)):  # the personal-model job, once it exists
+        app.include_router(api_jobs.learn_router)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     _add_error_handlers(app)
     guard = Guard.make(token, allowed_hosts)
