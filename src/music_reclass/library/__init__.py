@@ -23,12 +23,13 @@ from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMi
 from music_reclass.library.models import ModelSpec
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
 from music_reclass.library.review import CorrectionReport, ReviewMixin
-from music_reclass.library.serve import AudioSource, ChartData, FilePage, ServeMixin
+from music_reclass.library.serve import AudioSource, ChangeView, ChartData, FilePage, ServeMixin
 from music_reclass.store.queries import FileQuery, FileView
 
 __all__ = [
     "AudioSource",
     "CancelToken",
+    "ChangeView",
     "ChartData",
     "ClassifyRun",
     "CorrectionReport",

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from music_reclass.act.tagio import genres_of_state
 from music_reclass.audio.probe import sniff_format
 from music_reclass.errors import ParameterError
 from music_reclass.library.core import LibraryBase
@@ -21,7 +22,7 @@ from music_reclass.store.corrections import corrections_of_run
 from music_reclass.store.db import display_path
 from music_reclass.store.queries import FileQuery, FileView
 
-__all__ = ["AudioSource", "ChartData", "FilePage", "ServeMixin"]
+__all__ = ["AudioSource", "ChangeView", "ChartData", "FilePage", "ServeMixin"]
 
 #: browsers play these containers; the MIME type a <audio> element is given for each
 MEDIA_TYPES = {
@@ -49,6 +50,21 @@ class AudioSource:
     path: Path
     size: int
     media_type: str
+
+
+@dataclass(frozen=True)
+class ChangeView:
+    """One change a run made to a file, for people: genres before and after a tag write,
+    the new place of a move or copy."""
+
+    id: int
+    action: str
+    path: str
+    new_path: str | None
+    before: list[str] | None
+    after: list[str] | None
+    state: str
+    error: str | None = None
 
 
 @dataclass(frozen=True)
@@ -113,6 +129,8 @@ class ServeMixin(LibraryBase):
         history = []
         if view.content_hash:
             history = charts.correction_history(self.connection(), view.content_hash)
+        for entry in details.get("journal", []):
+            entry["after"] = _genres(entry.get("after"))
         return {"view": view, "details": details, "corrections": history}
 
     def audio_source(self, file_id: int) -> AudioSource | None:
@@ -154,7 +172,9 @@ class ServeMixin(LibraryBase):
         run = self.run(run_id)  # type: ignore[attr-defined]
         if run is not None and run.kind == "correct":
             return corrections_of_run(self.connection(), run_id)
-        return self.journal_of(run_id)  # type: ignore[attr-defined]
+        return [ChangeView(e.id, e.action, e.path, e.new_path, _genres(e.before),
+                           _genres(e.after), e.state, e.error)
+                for e in self.journal_of(run_id)]  # type: ignore[attr-defined]
 
     # -- where remote jobs may act
 
@@ -230,6 +250,21 @@ class ServeMixin(LibraryBase):
     def _analysed_under(self, paths: Sequence[str]) -> int:
         return sum(self.count_files(FileQuery(under=p, status="ok"))  # type: ignore[attr-defined]
                    for p in paths)
+
+
+def _genres(value: Any) -> list[str] | None:
+    """The genres a journal ``before``/``after`` value records (None: not a tag state)."""
+    if not isinstance(value, dict):
+        return None
+    if isinstance(value.get("genres"), list):
+        return [str(g) for g in value["genres"]]
+    state = value.get("state", value)
+    if not isinstance(state, dict) or "scheme" not in state:
+        return None
+    try:
+        return genres_of_state(state)
+    except Exception:  # noqa: BLE001 - an odd old state is shown as unknown, never an error
+        return None
 
 
 def _inside(path: str, root: str) -> bool:

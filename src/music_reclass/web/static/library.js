@@ -59,6 +59,7 @@
       if (mine !== seq) return;  // a newer request was made meanwhile
       state.total = page.total;
       tbody.replaceChildren(...page.items.map(row));
+      tbody.parentElement.dataset.shown = q.toString();  // what the table shows now
       if (!page.items.length) tbody.append(el("tr", {}, el("td", { colspan: "8", class: "muted", text: "No file matches these filters." })));
       const last = Math.min(state.offset + page.items.length, page.total);
       document.getElementById("count").textContent = `${page.total} file(s)` + (page.total ? ` — showing ${state.offset + 1}–${last}` : "");
