@@ -38,7 +38,7 @@ MEDIA_TYPES = {
 class FilePage:
     """One page of a listing and how many files match in all."""
 
-    total: int
+    total: int | None  # None: not counted (asked without the total)
     items: list[FileView]
 
 
@@ -85,11 +85,17 @@ class ServeMixin(LibraryBase):
 
     # -- listings
 
-    def file_page(self, query: FileQuery) -> FilePage:
-        """The files of ``query`` (its ``limit``/``offset`` page) and the total matching."""
+    def file_page(self, query: FileQuery, *, with_total: bool = True) -> FilePage:
+        """The files of ``query`` (its ``limit``/``offset`` page) and the total matching.
+
+        Counting reads every match (seconds for a broad filter over 100,000 files),
+        the page only what it shows: a front end can ask the page ``with_total=False``
+        and the count separately, to show the page at once.
+        """
         if query.model_id is None:
             query = replace(query, model_id=self.model_id_for()[0])  # type: ignore[attr-defined]
-        total = self.count_files(replace(query, limit=None, offset=0))  # type: ignore[attr-defined]
+        total = (self.count_files(replace(query, limit=None, offset=0))  # type: ignore[attr-defined]
+                 if with_total else None)
         return FilePage(total, list(self.iter_files(query)))  # type: ignore[attr-defined]
 
     def review_page(self, *, limit: int = 50, offset: int = 0,

@@ -102,15 +102,28 @@ class FileView:
         }
 
 
-_SELECT = (
+_COLUMNS = (
     "SELECT f.id, f.path, f.status, f.error_code, f.error, f.content_hash, f.size,"
     " t.duration, t.title, t.artist, t.album, t.genre_tags, a.model_id, a.status AS a_status,"
     " a.genres, a.tags, a.decided, a.abstain_reason, a.stage,"
-    " (SELECT coalesce(c.labels, json_array(c.label)) FROM corrections c WHERE c.content_hash = f.content_hash"
+    " (SELECT coalesce(c.labels, json_array(c.label)) FROM corrections c"
+    "  WHERE c.content_hash = f.content_hash"
     "  AND c.state = 'active' ORDER BY c.id DESC LIMIT 1) AS correction"
-    " FROM files f LEFT JOIN tracks t ON t.content_hash = f.content_hash"
-    " LEFT JOIN analyses a ON a.content_hash = f.content_hash AND a.model_id = :model"
 )
+_TRACKS = " LEFT JOIN tracks t ON t.content_hash = f.content_hash"
+_ANALYSES = " JOIN analyses a ON a.content_hash = f.content_hash AND a.model_id = :model"
+#: listed for speed at 100,000 files: a query that needs the model's result joins its
+#: analyses (not LEFT JOIN), so SQLite can start from their indexes (see schema v3)
+#: a filter on the model's analyses that matches fewer than this many starts a page
+#: from their index; a broader one walks the files in the page's order instead
+SELECTIVE = 2000
+
+
+def _needs_analysis(query: FileQuery) -> bool:
+    """Whether every listed file must have the model's analysis (so an inner join)."""
+    return (query.status == "review" or query.genre is not None or query.decided is not None
+            or query.min_confidence is not None or query.max_confidence is not None
+            or bool(query.disagree))
 
 
 def _under_clause(under: str, args: dict[str, Any]) -> str:
@@ -180,12 +193,26 @@ def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
     return where
 
 
-def _sql(query: FileQuery, args: dict[str, Any], *, count: bool = False) -> str:
+def _sql(query: FileQuery, args: dict[str, Any], *, count: bool = False,
+         ids_only: bool = False, files_first: bool = False) -> str:
+    """The listing (or ``count``, or only the ids of a page) of ``query``.
+
+    ``files_first`` makes SQLite walk the files in the page's order and stop at the
+    page (a ``CROSS JOIN`` fixes the join order), instead of reading every analysis the
+    filter matches and sorting them.
+    """
     where = _where(query, args)
     args["model"] = query.model_id
-    sql = _SELECT
-    if count:
-        sql = "SELECT count(*)" + sql[sql.index(" FROM files"):]
+    inner = _needs_analysis(query)
+    analyses = (" LEFT" if not inner else " CROSS" if files_first else "") + _ANALYSES
+    if count or ids_only:  # read only the tables the filters (and the sort) use
+        t_sort = ids_only and SORT_KEYS.get(query.sort, "").startswith("t.")
+        tracks = _TRACKS if query.search or query.disagree is not None or t_sort else ""
+        uses_a = inner or any("a." in clause for clause in where)
+        sql = ("SELECT count(*)" if count else "SELECT f.id") + " FROM files f" + tracks
+        sql += analyses if uses_a or ids_only and query.sort in ("confidence", "genre") else ""
+    else:
+        sql = _COLUMNS + " FROM files f" + _TRACKS + analyses
     if where:
         sql += " WHERE " + " AND ".join(where)
     if count:
@@ -197,6 +224,49 @@ def _sql(query: FileQuery, args: dict[str, Any], *, count: bool = False) -> str:
     if query.sort != "path":
         sql += f", f.path {direction}"
     return sql
+
+
+def _files_first(conn: sqlite3.Connection, query: FileQuery) -> bool:
+    """Whether a page is found faster by walking the files in path order.
+
+    True unless the page is sorted by the model's result, or its filters on the model's
+    analyses are selective (fewer than :data:`SELECTIVE` analyses match: counted on
+    their index, at most that many read).
+    """
+    if query.sort in ("confidence", "genre"):
+        return False
+    args: dict[str, Any] = {"model": query.model_id}
+    conds = ["a.model_id = :model"]
+    if query.genre is not None:
+        conds.append("lower(a.top_genre) = lower(:genre)")
+        args["genre"] = query.genre
+    if query.status == "review" or query.decided is not None:
+        conds.append("a.status = 'ok' AND a.decided IS "
+                     + ("NOT NULL" if query.decided else "NULL"))
+    for key, op in (("min_confidence", ">="), ("max_confidence", "<=")):
+        if getattr(query, key) is not None:
+            conds.append(f"a.top_confidence {op} :{key}")
+            args[key] = getattr(query, key)
+    if len(conds) == 1:
+        return True
+    sql = (f"SELECT count(*) FROM (SELECT 1 FROM analyses a WHERE {' AND '.join(conds)}"
+           f" LIMIT {SELECTIVE})")
+    return int(conn.execute(sql, args).fetchone()[0]) >= SELECTIVE
+
+
+def _page(conn: sqlite3.Connection, query: FileQuery) -> Iterator[sqlite3.Row]:
+    """The rows of one page: first its file ids (narrow rows, sorted and cut to the
+    page), then everything about those files only."""
+    args: dict[str, Any] = {}
+    sql = _sql(query, args, ids_only=True, files_first=_files_first(conn, query))
+    args.update(limit=int(query.limit or 0), offset=int(query.offset))
+    ids = [int(row[0]) for row in conn.execute(sql + " LIMIT :limit OFFSET :offset", args)]
+    if not ids:
+        return
+    args = {"model": query.model_id}
+    full = _sql(FileQuery(model_id=query.model_id, file_ids=tuple(ids)), args)
+    rows = {int(row["id"]): row for row in conn.execute(full, args)}
+    yield from (rows[i] for i in ids if i in rows)
 
 
 def _view(row: sqlite3.Row) -> FileView:
@@ -233,13 +303,13 @@ def iter_files(conn: sqlite3.Connection, query: FileQuery,
     """
     args: dict[str, Any] = {}
     only_missing = query.status == "missing"
-    sql = _sql(query, args)
     if not only_missing and query.limit is not None:
-        sql += " LIMIT :limit OFFSET :offset"
-        args.update(limit=int(query.limit), offset=int(query.offset))
+        rows: Iterator[sqlite3.Row] = _page(conn, query)
+    else:
+        rows = conn.execute(_sql(query, args), args)
     skipped = 0
     yielded = 0
-    for row in conn.execute(sql, args):
+    for row in rows:
         view = _view(row)
         if check_missing or only_missing:
             view.missing = not os.path.lexists(view.path)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, HTTPException, Path, Query
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from fastapi.responses import FileResponse
 
 from music_reclass.library import FileQuery
@@ -22,38 +22,48 @@ FileIdPath = Annotated[int, Path(ge=1, le=MAX_ID, description="The file's id in 
 ShortText = Annotated[str | None, Query(min_length=1, max_length=200)]
 
 
+def _query(library: LibraryDep, offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+           limit: Annotated[int, Query(ge=1, le=500)] = 50, sort: SortKey = "path",
+           order: Literal["asc", "desc"] = "asc", genre: ShortText = None,
+           status: Status | None = None, min_confidence: Confidence = None,
+           max_confidence: Confidence = None,
+           decided: Annotated[bool | None, Query(
+               description="true: the model decided; false: it abstained")] = None,
+           disagree: Annotated[bool | None, Query(
+               description="true: the top genre is none of the file's genre tags")] = None,
+           corrected: Annotated[bool | None, Query(
+               description="true: the owner corrected or accepted the track")] = None,
+           search: Annotated[str | None, Query(
+               min_length=1, max_length=200,
+               description="text in the path, artist, title or album")] = None,
+           model: ShortText = None) -> FileQuery:
+    """The filters of a listing, shared by the page and its count."""
+    model_id = library.model_id_for(known_model(library, model))[0] if model else None
+    return FileQuery(model_id=model_id, genre=genre, status=status,
+                     min_confidence=min_confidence, max_confidence=max_confidence,
+                     decided=decided, disagree=disagree, corrected=corrected, search=search,
+                     sort=sort, descending=order == "desc", limit=limit, offset=offset)
+
+
+Filters = Annotated[FileQuery, Depends(_query)]
+
+
 @router.get("/files", summary="A page of the library's files, filtered and sorted")
 def list_files(
-    library: LibraryDep,
-    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
-    limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    sort: SortKey = "path",
-    order: Literal["asc", "desc"] = "asc",
-    genre: ShortText = None,
-    status: Status | None = None,
-    min_confidence: Confidence = None,
-    max_confidence: Confidence = None,
-    decided: Annotated[bool | None, Query(
-        description="true: the model decided; false: it abstained")] = None,
-    disagree: Annotated[bool | None, Query(
-        description="true: the top genre is none of the file's genre tags")] = None,
-    corrected: Annotated[bool | None, Query(
-        description="true: the owner corrected or accepted the track")] = None,
-    search: ShortText = None,
-    model: ShortText = None,
+    library: LibraryDep, query: Filters,
+    total: Annotated[bool, Query(description="count every match (false: only the page, "
+                                 "faster; ask /api/files/count)")] = True,
 ) -> dict[str, Any]:
-    """Files with one model's results (the active model unless ``model`` is given).
-
-    Filters combine; ``search`` looks for the text in path, artist, title and album.
-    """
-    model_id = library.model_id_for(known_model(library, model))[0] if model else None
-    query = FileQuery(model_id=model_id, genre=genre, status=status,
-                      min_confidence=min_confidence, max_confidence=max_confidence,
-                      decided=decided, disagree=disagree, corrected=corrected, search=search,
-                      sort=sort, descending=order == "desc", limit=limit, offset=offset)
-    page = library.file_page(query)
-    return {"total": page.total, "offset": offset, "limit": limit,
+    """Files with one model's results (the active model unless `model` is given).
+    Filters combine."""
+    page = library.file_page(query, with_total=total)
+    return {"total": page.total, "offset": query.offset, "limit": query.limit,
             "items": [file_item(v) for v in page.items]}
+
+
+@router.get("/files/count", summary="How many files match the filters")
+def count_files(library: LibraryDep, query: Filters) -> dict[str, int]:
+    return {"total": library.count_files(query)}
 
 
 @router.get("/files/{file_id}", summary="Everything about one file")

@@ -16,6 +16,12 @@
     return q;
   }
 
+  function filtersOnly(q) {
+    const f = new URLSearchParams(q);
+    for (const key of ["sort", "order", "offset", "limit"]) f.delete(key);
+    return f.toString();
+  }
+
   function restore() {
     const q = new URLSearchParams(location.search);
     for (const field of form.elements) {
@@ -50,26 +56,47 @@
       el("td", { text: duration(item.duration) }));
   }
 
+  let counted = null;  // the filters whose total is known
+
+  function showCount(shownCount) {
+    const known = counted !== null && counted.filters === filtersOnly(params());
+    const last = state.offset + shownCount;
+    const total = known ? counted.total : null;
+    document.getElementById("count").textContent = total === null
+      ? (shownCount ? `showing ${state.offset + 1}–${last} — counting…` : "No file matches these filters.")
+      : `${total} file(s)` + (total ? ` — showing ${Math.min(state.offset + 1, total)}–${Math.min(last, total)}` : "");
+    document.getElementById("pageinfo").textContent = total === null ? `page ${Math.floor(state.offset / state.limit) + 1}`
+      : `page ${Math.floor(state.offset / state.limit) + 1} of ${Math.max(1, Math.ceil(total / state.limit))}`;
+    document.getElementById("next").disabled = shownCount < state.limit || (total !== null && last >= total);
+  }
+
+  async function count(filters) {
+    try {
+      const result = await api("GET", "/api/files/count?" + filters);
+      counted = { filters, total: result.total };
+      if (filters === filtersOnly(params())) showCount(tbody.querySelectorAll("td.name").length);
+    } catch (_) { /* the page works without the total */ }
+  }
+
   async function load() {
     const q = params();
     history.replaceState(null, "", "?" + q.toString());
     const mine = ++seq;
     try {
-      const page = await api("GET", "/api/files?" + q.toString());
+      // the page first (it reads only what it shows), the total after it
+      const page = await api("GET", "/api/files?total=false&" + q.toString());
       if (mine !== seq) return;  // a newer request was made meanwhile
-      state.total = page.total;
       tbody.replaceChildren(...page.items.map(row));
       tbody.parentElement.dataset.shown = q.toString();  // what the table shows now
       if (!page.items.length) tbody.append(el("tr", {}, el("td", { colspan: "8", class: "muted", text: "No file matches these filters." })));
-      const last = Math.min(state.offset + page.items.length, page.total);
-      document.getElementById("count").textContent = `${page.total} file(s)` + (page.total ? ` — showing ${state.offset + 1}–${last}` : "");
-      document.getElementById("pageinfo").textContent = `page ${Math.floor(state.offset / state.limit) + 1} of ${Math.max(1, Math.ceil(page.total / state.limit))}`;
       document.getElementById("prev").disabled = state.offset === 0;
-      document.getElementById("next").disabled = last >= page.total;
+      showCount(page.items.length);
       for (const th of document.querySelectorAll("th[data-sort]")) {
         th.classList.toggle("sorted", th.dataset.sort === state.sort);
         th.dataset.order = th.dataset.sort === state.sort ? state.order : "";
       }
+      const filters = filtersOnly(q);
+      if (counted === null || counted.filters !== filters) count(filters);
     } catch (err) {
       document.getElementById("count").textContent = "Could not list the files: " + err.message;
     }
