@@ -218,3 +218,25 @@ def test_readme_screenshot_of_the_demo(tmp_path, browser):
         page.screenshot(path=str(SHOTS / "demo-track.png"), full_page=True)
         context.close()
     library.close()
+
+
+def test_login_once_with_a_token(tmp_path, browser):
+    library, _ = build_library(tmp_path)
+    token = "correct-horse-battery-staple"
+    with ServerThread(create_app(library, token=token, classify_jobs=0)) as server:
+        context = browser.new_context(viewport={"width": 1280, "height": 720})
+        page = context.new_page()
+        response = page.goto(server.url + "/review")
+        assert response.status == 401 and page.locator("input[name=token]").count() == 1
+        shot(page, "login")
+        page.fill("input[name=token]", "wrong-token")
+        page.click("button[type=submit]")
+        assert "not the server's" in page.locator(".error").inner_text()
+        page.fill("input[name=token]", token)
+        page.click("button[type=submit]")
+        page.wait_for_selector("#queue li")
+        assert page.url.endswith("/review")
+        assert token not in page.url and all(token not in c["value"]
+                                             for c in context.cookies())
+        context.close()
+    library.close()

@@ -14,6 +14,11 @@
     return body;
   }
 
+  // the confidence field only matters for the "every genre at least this confident" rule
+  const syncRule = () => { form.elements.min_confidence.disabled = form.elements.rule.value !== "threshold"; };
+  form.elements.rule.addEventListener("change", syncRule);
+  syncRule();
+
   const tagText = (genres) => (genres && genres.length ? genres.join("; ") : "(none)");
 
   function showPreview(result) {
@@ -50,7 +55,7 @@
       const job = await startJob("tag", { ...lastOptions, dry_run: false });
       const r = job.result || {};
       $("apply-result").replaceChildren(job.state === "done"
-        ? el("span", { class: "ok" }, `Written: ${r.changes.count} file(s) changed (run `, el("a", { href: `/runs/${r.run_id}`, text: String(r.run_id) }), "). Undo it from Runs & undo.")
+        ? el("span", { class: "ok" }, `Written: ${r.changes.count} file(s) changed (run `, el("a", { href: `/runs/${r.run_id}`, text: String(r.run_id) }), "). Undo it from ", el("a", { href: "/runs", text: "Runs & undo" }), ".")
         : el("span", { class: "error", text: `Tagging ${job.state}` + (job.error ? ": " + job.error : (r.failed ? `: ${r.failed.count} failed` : "")) }));
     } catch (err) { $("apply-result").textContent = err.message; $("apply-btn").disabled = false; }
   });
