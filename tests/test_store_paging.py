@@ -35,3 +35,29 @@ def test_pages_match_the_full_listing(tmp_path, monkeypatch, selective):
             got = [v.id for v in queries.iter_files(conn, page, check_missing=False)]
             assert got == full[offset: offset + limit], (filters, sort, limit, offset)
     library.close()
+
+
+def test_search_index_follows_tags_moves_and_forgetting(tmp_path, monkeypatch):
+    """The trigram index answers as the plain scan does after files are retagged,
+    moved and forgotten (its triggers keep it in step)."""
+    library, music = build_library(tmp_path)
+    library.tag([music], min_confidence=0.4)  # new content hashes
+    library.organise([music / "jazz"], into=music / "Sorted")  # new paths
+    (music / "rock" / "unsure.wav").unlink()
+    library.prune()  # forgotten rows
+    conn = library.connection()
+    model_id = library.model_id_for()[0]
+    assert queries._indexed_search(conn)
+
+    def listing(search: str) -> list[str]:
+        query = FileQuery(model_id=model_id, search=search)
+        return [v.path for v in queries.iter_files(conn, query, check_missing=False)]
+
+    searches = ["quartet", "Sorted/", "sure.wav", "band of", "CLASSICAL/", "late set", "ock",
+                "unsure", 'quote\'s & "co"', "no such text"]
+    indexed = {s: listing(s) for s in searches}
+    monkeypatch.setattr(queries, "_indexed_search", lambda conn: False)
+    assert {s: listing(s) for s in searches} == indexed
+    assert any("/Sorted/" in p for p in indexed["Sorted/"])
+    assert indexed["unsure"] and all("rock/unsure" not in p for p in indexed["unsure"])
+    library.close()

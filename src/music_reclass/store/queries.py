@@ -11,6 +11,7 @@ of the file names; names that are not UTF-8 (stored as BLOBs) come after all oth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -153,7 +154,23 @@ _CORRECTED = ("EXISTS (SELECT 1 FROM corrections c WHERE c.content_hash = f.cont
               " AND c.state = 'active')")
 
 
-def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
+def _indexed_search(conn: sqlite3.Connection) -> bool:
+    """Whether the database has the trigram search index (schema v3 with FTS5)."""
+    known = getattr(conn, "_reclass_file_search", None)
+    if known is None:
+        known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'file_search'"
+                             ).fetchone() is not None
+        # a plain sqlite3.Connection takes no attribute: it asks again next time
+        with contextlib.suppress(AttributeError):
+            conn._reclass_file_search = known  # type: ignore[attr-defined]
+    return known
+
+
+def _uses_index(query: FileQuery, indexed: bool) -> bool:
+    return indexed and bool(query.search) and len(query.search or "") >= 3
+
+
+def _where(query: FileQuery, args: dict[str, Any], indexed: bool = False) -> list[str]:
     where: list[str] = []
     if query.under is not None:
         where.append(_under_clause(query.under, args))
@@ -178,12 +195,19 @@ def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
     if query.decided is not None:
         where.append("a.status = 'ok' AND a.decided IS " + ("NOT NULL" if query.decided else "NULL"))
     if query.search:
-        where.append(
-            "(f.path LIKE :search ESCAPE '\\' OR t.artist LIKE :search ESCAPE '\\'"
-            " OR t.title LIKE :search ESCAPE '\\' OR t.album LIKE :search ESCAPE '\\')"
-        )
         escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args["search"] = f"%{escaped}%"
+        if _uses_index(query, indexed):
+            # the trigram index finds substrings of 3+ characters without a scan
+            args["phrase"] = '"' + query.search.replace('"', '""') + '"'
+            where.append("(f.id IN (SELECT rowid FROM file_search WHERE file_search MATCH"
+                         " :phrase) OR (typeof(f.path) = 'blob' AND f.path LIKE :search"
+                         " ESCAPE '\\'))")
+        else:
+            where.append(
+                "(f.path LIKE :search ESCAPE '\\' OR t.artist LIKE :search ESCAPE '\\'"
+                " OR t.title LIKE :search ESCAPE '\\' OR t.album LIKE :search ESCAPE '\\')"
+            )
     if query.disagree is not None:
         where.append(("" if query.disagree else "NOT ") + _DISAGREE)
     if query.corrected is not None:
@@ -194,20 +218,21 @@ def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
 
 
 def _sql(query: FileQuery, args: dict[str, Any], *, count: bool = False,
-         ids_only: bool = False, files_first: bool = False) -> str:
+         ids_only: bool = False, files_first: bool = False, indexed: bool = False) -> str:
     """The listing (or ``count``, or only the ids of a page) of ``query``.
 
     ``files_first`` makes SQLite walk the files in the page's order and stop at the
     page (a ``CROSS JOIN`` fixes the join order), instead of reading every analysis the
     filter matches and sorting them.
     """
-    where = _where(query, args)
+    where = _where(query, args, indexed)
     args["model"] = query.model_id
     inner = _needs_analysis(query)
     analyses = (" LEFT" if not inner else " CROSS" if files_first else "") + _ANALYSES
     if count or ids_only:  # read only the tables the filters (and the sort) use
         t_sort = ids_only and SORT_KEYS.get(query.sort, "").startswith("t.")
-        tracks = _TRACKS if query.search or query.disagree is not None or t_sort else ""
+        scan = query.search and not _uses_index(query, indexed)
+        tracks = _TRACKS if scan or query.disagree is not None or t_sort else ""
         uses_a = inner or any("a." in clause for clause in where)
         sql = ("SELECT count(*)" if count else "SELECT f.id") + " FROM files f" + tracks
         sql += analyses if uses_a or ids_only and query.sort in ("confidence", "genre") else ""
@@ -258,7 +283,8 @@ def _page(conn: sqlite3.Connection, query: FileQuery) -> Iterator[sqlite3.Row]:
     """The rows of one page: first its file ids (narrow rows, sorted and cut to the
     page), then everything about those files only."""
     args: dict[str, Any] = {}
-    sql = _sql(query, args, ids_only=True, files_first=_files_first(conn, query))
+    sql = _sql(query, args, ids_only=True, files_first=_files_first(conn, query),
+               indexed=_indexed_search(conn))
     args.update(limit=int(query.limit or 0), offset=int(query.offset))
     ids = [int(row[0]) for row in conn.execute(sql + " LIMIT :limit OFFSET :offset", args)]
     if not ids:
@@ -306,7 +332,7 @@ def iter_files(conn: sqlite3.Connection, query: FileQuery,
     if not only_missing and query.limit is not None:
         rows: Iterator[sqlite3.Row] = _page(conn, query)
     else:
-        rows = conn.execute(_sql(query, args), args)
+        rows = conn.execute(_sql(query, args, indexed=_indexed_search(conn)), args)
     skipped = 0
     yielded = 0
     for row in rows:
@@ -331,7 +357,8 @@ def count_files(conn: sqlite3.Connection, query: FileQuery) -> int:
         plain = FileQuery(**{**query.__dict__, "limit": None, "offset": 0})
         return sum(1 for _ in iter_files(conn, plain))
     args: dict[str, Any] = {}
-    return int(conn.execute(_sql(query, args, count=True), args).fetchone()[0])
+    sql = _sql(query, args, count=True, indexed=_indexed_search(conn))
+    return int(conn.execute(sql, args).fetchone()[0])
 
 
 def genre_counts(conn: sqlite3.Connection, model_id: str, *,

@@ -267,9 +267,11 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
     _fill_top_genres(conn)
 
 
-#: Version 3: indexes for browsing 100,000 files (the web UI's filtered, sorted pages):
-#: one model's analyses by confidence, by genre (case-insensitive, as filters compare)
-#: and the abstentions (the review queue) by confidence.
+#: Version 3: for browsing 100,000 files (the web UI's filtered, sorted pages): indexes of
+#: one model's analyses by confidence, by genre (case-insensitive, as filters compare) and
+#: of its abstentions (the review queue); and ``file_search``, a trigram full-text index
+#: of each file's path, artist, title and album (substring search without a scan), kept
+#: in step with ``files`` and ``tracks`` by triggers.
 SCHEMA_V3 = """
 CREATE INDEX analyses_model_confidence ON analyses(model_id, top_confidence);
 CREATE INDEX analyses_model_lower_genre ON analyses(model_id, lower(top_genre), top_confidence);
@@ -277,7 +279,48 @@ CREATE INDEX analyses_model_review ON analyses(model_id, top_confidence)
     WHERE status = 'ok' AND decided IS NULL;
 """
 
-MIGRATIONS: list[Migration] = [SCHEMA_V1, _migrate_v2, SCHEMA_V3]
+#: the text ``file_search`` indexes for the files row ``{f}`` (paths that are not UTF-8
+#: are left out: they are searched by the plain LIKE)
+_SEARCH_TEXT = (
+    "(CASE WHEN typeof({f}.path) = 'text' THEN {f}.path ELSE '' END) || char(10) ||"
+    " coalesce((SELECT coalesce(t.artist, '') || char(10) || coalesce(t.title, '') || char(10)"
+    " || coalesce(t.album, '') FROM tracks t WHERE t.content_hash = {f}.content_hash), '')"
+)
+SEARCH_V3 = f"""
+CREATE VIRTUAL TABLE file_search USING fts5(text, tokenize = 'trigram');
+INSERT INTO file_search (rowid, text) SELECT f.id, {_SEARCH_TEXT.format(f="f")} FROM files f;
+CREATE TRIGGER file_search_insert AFTER INSERT ON files BEGIN
+    INSERT INTO file_search (rowid, text) VALUES (new.id, {_SEARCH_TEXT.format(f="new")});
+END;
+CREATE TRIGGER file_search_update AFTER UPDATE OF path, content_hash ON files BEGIN
+    DELETE FROM file_search WHERE rowid = old.id;
+    INSERT INTO file_search (rowid, text) VALUES (new.id, {_SEARCH_TEXT.format(f="new")});
+END;
+CREATE TRIGGER file_search_delete AFTER DELETE ON files BEGIN
+    DELETE FROM file_search WHERE rowid = old.id;
+END;
+CREATE TRIGGER file_search_track AFTER UPDATE OF artist, title, album ON tracks BEGIN
+    DELETE FROM file_search WHERE rowid IN
+        (SELECT id FROM files WHERE content_hash = new.content_hash);
+    INSERT INTO file_search (rowid, text) SELECT f.id, {_SEARCH_TEXT.format(f="f")}
+        FROM files f WHERE f.content_hash = new.content_hash;
+END;
+"""
+
+
+def _migrate_v3(conn: sqlite3.Connection) -> None:
+    for statement in split_sql(SCHEMA_V3):
+        conn.execute(statement)
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x, tokenize = 'trigram')")
+        conn.execute("DROP TABLE temp.fts5_probe")
+    except sqlite3.OperationalError:  # an SQLite without FTS5 trigram: search scans
+        return
+    for statement in split_sql(SEARCH_V3):
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [SCHEMA_V1, _migrate_v2, _migrate_v3]
 """Migration i (0-based) takes the schema from version i to i+1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)
