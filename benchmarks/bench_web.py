@@ -100,6 +100,7 @@ def measure(db: Path, repeat: int) -> int:
     client.get("/api/files")  # warm: connection, model lookup
     pages: list[float] = []
     counts: list[float] = []
+    filtered: list[float] = []  # the pages with at least one filter (not only a sort/offset)
     print(f"{'query':22} {'matches':>8} {'page p50':>9} {'page p95':>9} {'count p50':>10} "
           f"{'count p95':>10}   (ms)")
     for name, params in QUERIES.items():
@@ -118,12 +119,16 @@ def measure(db: Path, repeat: int) -> int:
             total = response.json()["total"]
         pages += page_times
         counts += count_times
+        if set(params) - {"sort", "order", "offset"}:
+            filtered += page_times
         print(f"{name:22} {total:8d} {statistics.median(page_times):9.1f} "
               f"{np.percentile(page_times, 95):9.1f} {statistics.median(count_times):10.1f} "
               f"{np.percentile(count_times, 95):10.1f}")
-    p95 = float(np.percentile(pages, 95))
-    print(f"{'all filtered pages':22} {'':8} {statistics.median(pages):9.1f} {p95:9.1f} "
-          f"{statistics.median(counts):10.1f} {np.percentile(counts, 95):10.1f}")
+    print(f"{'all pages':22} {'':8} {statistics.median(pages):9.1f} "
+          f"{np.percentile(pages, 95):9.1f} {statistics.median(counts):10.1f} "
+          f"{np.percentile(counts, 95):10.1f}")
+    p95 = float(np.percentile(filtered, 95))
+    print(f"{'filtered pages':22} {'':8} {statistics.median(filtered):9.1f} {p95:9.1f}")
     print(f"target p95 of a filtered page <= 100 ms: {'met' if p95 <= 100 else 'NOT met'}"
           f" ({p95:.1f} ms). The UI shows the page, then its total from /api/files/count."
           f" In-process client; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores"
