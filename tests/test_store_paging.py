@@ -54,7 +54,7 @@ def test_search_index_follows_tags_moves_and_forgetting(tmp_path, monkeypatch):
         return [v.path for v in queries.iter_files(conn, query, check_missing=False)]
 
     searches = ["quartet", "Sorted/", "sure.wav", "band of", "CLASSICAL/", "late set", "ock",
-                "unsure", 'quote\'s & "co"', "no such text"]
+                "unsure", 'quote\'s & "co"', "no such text", "a\x00b", '"', "'; --"]
     indexed = {s: listing(s) for s in searches}
     monkeypatch.setattr(queries, "_indexed_search", lambda conn: False)
     assert {s: listing(s) for s in searches} == indexed

@@ -167,7 +167,10 @@ def _indexed_search(conn: sqlite3.Connection) -> bool:
 
 
 def _uses_index(query: FileQuery, indexed: bool) -> bool:
-    return indexed and bool(query.search) and len(query.search or "") >= 3
+    """Whether a search goes through the trigram index: 3+ characters (its unit) and no
+    NUL (an FTS5 query string cannot hold one)."""
+    text = query.search or ""
+    return indexed and len(text) >= 3 and "\x00" not in text
 
 
 def _where(query: FileQuery, args: dict[str, Any], indexed: bool = False) -> list[str]:
