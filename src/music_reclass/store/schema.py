@@ -273,9 +273,9 @@ def _migrate_v2(conn: sqlite3.Connection) -> None:
 #: of each file's path, artist, title and album (substring search without a scan), kept
 #: in step with ``files`` and ``tracks`` by triggers.
 SCHEMA_V3 = """
-CREATE INDEX analyses_model_confidence ON analyses(model_id, top_confidence);
-CREATE INDEX analyses_model_lower_genre ON analyses(model_id, lower(top_genre), top_confidence);
-CREATE INDEX analyses_model_review ON analyses(model_id, top_confidence)
+CREATE INDEX IF NOT EXISTS analyses_model_confidence ON analyses(model_id, top_confidence);
+CREATE INDEX IF NOT EXISTS analyses_model_lower_genre ON analyses(model_id, lower(top_genre), top_confidence);
+CREATE INDEX IF NOT EXISTS analyses_model_review ON analyses(model_id, top_confidence)
     WHERE status = 'ok' AND decided IS NULL;
 """
 
