@@ -21,6 +21,7 @@ ORDER = [
     "bench_features.py",
     "bench_training.py",
     "fault_injection.py",
+    "bench_web.py",
 ]
 
 

@@ -23,14 +23,19 @@ from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMi
 from music_reclass.library.models import ModelSpec
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
 from music_reclass.library.review import CorrectionReport, ReviewMixin
+from music_reclass.library.serve import AudioSource, ChangeView, ChartData, FilePage, ServeMixin
 from music_reclass.store.queries import FileQuery, FileView
 
 __all__ = [
+    "AudioSource",
     "CancelToken",
+    "ChangeView",
+    "ChartData",
     "ClassifyRun",
     "CorrectionReport",
     "CompareOutcome",
     "EvaluateOutcome",
+    "FilePage",
     "FileQuery",
     "FileView",
     "Library",
@@ -42,7 +47,7 @@ __all__ = [
 ]
 
 
-class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin):
+class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, ServeMixin):
     """A music library database and every job on it.
 
     Parameters
@@ -59,7 +64,10 @@ class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin):
     :meth:`runs`, :meth:`stats`, :meth:`models`, :meth:`use_model`; :meth:`tag`,
     :meth:`organise`, :meth:`undo`, :meth:`prune`; :meth:`review_queue`, :meth:`correct`,
     :meth:`accept`, :meth:`corrections`; :meth:`train`, :meth:`evaluate`,
-    :meth:`compare`, :meth:`analyze`.
+    :meth:`compare`, :meth:`analyze`; for browsing front ends :meth:`file_page`,
+    :meth:`review_page`, :meth:`accept_above`, :meth:`file_story`, :meth:`audio_source`,
+    :meth:`charts`, :meth:`library_roots`, :meth:`job_paths`, :meth:`tag_job`,
+    :meth:`organise_job`.
     """
 
     def __init__(self, db_path=None, *, classifier_factory=None) -> None:  # noqa: ANN001
