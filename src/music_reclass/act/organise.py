@@ -145,6 +145,7 @@ def organise_library(
     normalise: Callable[[str], str | None] | None = None,
     echo: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> OrganiseSummary:
     """Move (or copy) the analysed files under ``paths`` into ``into`` by ``pattern``.
 
@@ -178,6 +179,8 @@ def organise_library(
     companions : bool
         Bring cover art, cue sheets, lyrics and notes along (see
         :mod:`~music_reclass.act.companions`).
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each file (``total``: the analysed files).
     cancel : callable, optional
         Checked before each file; True stops the run (status ``cancelled``).
 
@@ -218,7 +221,10 @@ def organise_library(
                          min_confidence=min_confidence, normalise=normalise)
     if group == "album":
         keep_albums_together(fields)
-    for row in rows:
+    done = 0
+    for done, row in enumerate(rows):
+        if on_progress is not None:
+            on_progress(done, len(rows))
         if cancel is not None and cancel():
             summary.status = "cancelled"
             break
@@ -238,6 +244,10 @@ def organise_library(
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    else:
+        done = len(rows)  # every file went through (no cancel, no stop)
+    if on_progress is not None:
+        on_progress(done if rows else 0, len(rows))
     if companions and summary.status != "cancelled" and summary.error is None:
         _bring_companions(conn, summary, into=into, copy=copy, dry_run=dry_run, taken=taken,
                           echo=echo, unrecorded=unrecorded)

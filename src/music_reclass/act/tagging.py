@@ -82,6 +82,7 @@ def tag_library(
     normalise: Callable[[str], str | None] | None = None,
     echo: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> TagRunSummary:
     """Write the genres of one model's analyses into the files under ``paths``.
 
@@ -110,6 +111,8 @@ def tag_library(
         Genre name normaliser (default: :func:`taxonomy_normaliser`).
     echo : callable, optional
         Called with one line per change or problem.
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each file (``total``: the analysed files).
     cancel : callable, optional
         Checked before each file; when it returns True the run stops (status
         ``cancelled``), the files done so far stay done and journalled.
@@ -139,7 +142,10 @@ def tag_library(
             "top_k": top_k, "mode": mode, "model_id": model_id,
         })
     unrecorded: dict[int, FileOutcome] = {}
-    for row in rows:
+    done = 0
+    for done, row in enumerate(rows):
+        if on_progress is not None:
+            on_progress(done, len(rows))
         if cancel is not None and cancel():
             summary.status = "cancelled"
             break
@@ -158,6 +164,10 @@ def tag_library(
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    else:
+        done = len(rows)  # every file went through (no cancel, no stop)
+    if on_progress is not None:
+        on_progress(done if rows else 0, len(rows))
     summary.unrecorded = retry_unrecorded(conn, unrecorded, "tag")
     if summary.status != "cancelled" and not summary.ok:
         summary.status = "failed"

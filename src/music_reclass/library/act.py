@@ -55,6 +55,7 @@ class ActMixin(LibraryBase):
         dry_run: bool = False,
         echo: Callable[[str], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> TagRunSummary:
         """Write the genres of the active model (or ``model``) into the files' tags.
 
@@ -70,7 +71,8 @@ class ActMixin(LibraryBase):
         conn = self.connection() if dry_run else self.writable_connection()
         return tag_library(conn, paths, model_id=model_id, min_confidence=min_confidence,
                            top_k=top_k, mode=mode, dry_run=dry_run,
-                           normalise=self._normaliser(model_id), echo=echo, cancel=cancel)
+                           normalise=self._normaliser(model_id), echo=echo, cancel=cancel,
+                           on_progress=on_progress)
 
     def organise(
         self,
@@ -87,6 +89,7 @@ class ActMixin(LibraryBase):
         companions: bool = True,
         echo: Callable[[str], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> OrganiseSummary:
         """Copy (or move) the analysed files under ``paths`` into genre folders under ``into``.
 
@@ -100,7 +103,7 @@ class ActMixin(LibraryBase):
                                 copy=copy, dry_run=dry_run, min_confidence=min_confidence,
                                 on_collision=on_collision, group=group, companions=companions,
                                 normalise=self._normaliser(model_id),
-                                echo=echo, cancel=cancel)
+                                echo=echo, cancel=cancel, on_progress=on_progress)
 
     def undo(self, run_id: int | None = None, *, dry_run: bool = False) -> UndoReport:
         """Undo a tag or organise run (default: the latest), refusing files changed since;

@@ -74,10 +74,11 @@ class ReviewMixin(LibraryBase):
 
     def review_queue(self, *, model: str | None = None, limit: int | None = None,
                      offset: int = 0) -> Iterator[FileView]:
-        """Tracks the model abstained on (with its reason), least confident first."""
+        """Tracks the model abstained on (with its reason) that nobody has corrected or
+        accepted yet, least confident first."""
         model_id, _ = self.model_id_for(model)  # type: ignore[attr-defined]
-        query = FileQuery(model_id=model_id, status="review", sort="confidence", limit=limit,
-                          offset=offset)
+        query = FileQuery(model_id=model_id, status="review", corrected=False,
+                          sort="confidence", limit=limit, offset=offset)
         yield from self.iter_files(query)  # type: ignore[attr-defined]
 
     def correct(self, items: Sequence[str | os.PathLike | int], genres: Sequence[str], *,

@@ -240,22 +240,14 @@ class ServeMixin(LibraryBase):
     def tag_job(self, paths: Sequence[str], *, on_progress: Callable[[int, int], None],
                 cancel: Callable[[], bool], **options: Any) -> Any:
         """:meth:`tag` with progress: ``on_progress(done, total)`` per file."""
-        poll = _Counting(self._analysed_under(paths), on_progress, cancel)
-        summary = self.tag(paths, cancel=poll, **options)  # type: ignore[attr-defined]
-        poll.finish()
-        return summary
+        return self.tag(paths, cancel=cancel, on_progress=on_progress,  # type: ignore[attr-defined]
+                        **options)
 
     def organise_job(self, paths: Sequence[str], *, on_progress: Callable[[int, int], None],
                      cancel: Callable[[], bool], **options: Any) -> Any:
         """:meth:`organise` with progress: ``on_progress(done, total)`` per file."""
-        poll = _Counting(self._analysed_under(paths), on_progress, cancel)
-        summary = self.organise(paths, cancel=poll, **options)  # type: ignore[attr-defined]
-        poll.finish()
-        return summary
-
-    def _analysed_under(self, paths: Sequence[str]) -> int:
-        return sum(self.count_files(FileQuery(under=p, status="ok"))  # type: ignore[attr-defined]
-                   for p in paths)
+        return self.organise(paths, cancel=cancel, on_progress=on_progress,  # type: ignore[attr-defined]
+                             **options)
 
 
 def _genres(value: Any) -> list[str] | None:
@@ -275,28 +267,3 @@ def _genres(value: Any) -> list[str] | None:
 
 def _inside(path: str, root: str) -> bool:
     return path == root or path.startswith(root.rstrip("/") + "/")
-
-
-class _Counting:
-    """A cancel check that also reports progress.
-
-    The act jobs poll ``cancel`` once before each file (their documented contract), so
-    the number of polls so far, less one, is the number of files done.
-    """
-
-    def __init__(self, total: int, on_progress: Callable[[int, int], None],
-                 cancel: Callable[[], bool]) -> None:
-        self.total, self.polls = total, 0
-        self.on_progress, self.cancel = on_progress, cancel
-        on_progress(0, total)
-
-    def __call__(self) -> bool:
-        done = self.polls
-        self.polls += 1
-        self.on_progress(done, max(self.total, done))
-        return self.cancel()
-
-    def finish(self) -> None:
-        """Every file polled for is done (a cancelled run stopped at its last poll)."""
-        done = self.polls if not self.cancel() else max(0, self.polls - 1)
-        self.on_progress(done, max(self.total, done))
