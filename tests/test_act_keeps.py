@@ -43,7 +43,7 @@ def test_organise_copy_twice_copies_nothing_the_second_time(lib, tmp_path: Path)
     args = ["organise", root, "--into", into, "--db", db, "--copy", "--min-confidence", "0.5"]
     first = _cli(*args)
     assert first.exit_code == 0, first.output
-    assert "copied 3 file(s), 0 already in place" in first.output
+    assert "copied 3 file(s) and 0 companion(s), 0 already in place" in first.output
     placed = _placed(into)
     assert taken.with_name("a (1).flac") in placed and len(placed) == 4
     second = _cli(*args)
