@@ -27,7 +27,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,11 +41,20 @@ from music_reclass.library.payload import audio_digest, file_sha256, rebuild_exa
 
 __all__ = ["content_hash"]  # re-exported: the library's content hash (BLAKE2b key of the DB)
 
-UNDOABLE_KINDS = ("tag", "organise")
+UNDOABLE_KINDS = ("tag", "organise", "plex-push")
 #: The run kinds whose crashed runs repair settles (never a classify run: it has no journal).
 ACT_KINDS = ("tag", "organise", "undo")
-#: Journal actions: "remove" is undo deleting an organise copy (no new_path).
-ACTIONS = ("tag", "move", "copy", "remove")
+#: Journal actions: "remove" is undo deleting an organise copy (no new_path); "plex-genre"
+#: is a Plex item's genres (music_reclass.plex, which also repairs and undoes those rows).
+ACTIONS = ("tag", "move", "copy", "remove", "plex-genre")
+#: Undo of the run kinds whose changes are not files (``plex-push``): registered by the
+#: package that makes them (music_reclass.plex on import), so journal never imports it.
+_UNDO_HANDLERS: dict[str, Callable[..., UndoReport]] = {}
+
+
+def register_undo_handler(kind: str, handler: Callable[..., UndoReport]) -> None:
+    """Let ``undo_run`` undo runs of ``kind`` with ``handler(conn, run_id, *, dry_run)``."""
+    _UNDO_HANDLERS[kind] = handler
 
 
 class UndoError(ReclassError):
@@ -414,10 +423,12 @@ class UndoReport:
 
 def latest_undoable_run(conn: sqlite3.Connection) -> int | None:
     """The newest tag/organise run with ``done`` rows not yet undone."""
+    placeholders = ", ".join("?" * len(UNDOABLE_KINDS))
     row = conn.execute(
-        "SELECT r.id FROM runs r WHERE r.kind IN ('tag', 'organise') AND EXISTS"
+        f"SELECT r.id FROM runs r WHERE r.kind IN ({placeholders}) AND EXISTS"
         " (SELECT 1 FROM journal j WHERE j.run_id = r.id AND j.state = 'done')"
-        " ORDER BY r.id DESC LIMIT 1"
+        " ORDER BY r.id DESC LIMIT 1",
+        UNDOABLE_KINDS,
     ).fetchone()
     return None if row is None else int(row[0])
 
@@ -465,8 +476,13 @@ def undo_run(
         raise ParameterError(f"no run {run_id} in this database")
     if run["kind"] not in UNDOABLE_KINDS:
         raise ParameterError(
-            f"run {run_id} is a {run['kind']} run: only tag and organise runs can be undone"
+            f"run {run_id} is a {run['kind']} run: only tag, organise and plex-push runs can be"
+            " undone"
         )
+    if run["kind"] in _UNDO_HANDLERS:
+        return _UNDO_HANDLERS[run["kind"]](conn, run_id, dry_run=dry_run)
+    if run["kind"] not in ("tag", "organise"):
+        raise ParameterError(f"run {run_id} is a {run['kind']} run: its undo is not available here")
     report = UndoReport(run_id)
     todo = [e for e in reversed(entries(conn, run_id)) if e.state == "done"]
     report.skipped = [
@@ -490,6 +506,11 @@ def undo_run(
         with libdb.transaction(conn):
             libdb.finish_run(conn, report.undo_run_id, "done" if report.ok else "failed")
     return report
+
+
+def mark_undone(conn: sqlite3.Connection, entry_id: int) -> None:
+    """Mark a ``done`` row undone (call inside the transaction that records the undo)."""
+    _mark_undone(conn, entry_id)
 
 
 def _mark_undone(conn: sqlite3.Connection, entry_id: int) -> None:
