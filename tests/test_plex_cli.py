@@ -1,0 +1,182 @@
+"""``reclass plex status | push | pull`` and ``reclass undo`` against a fake Plex server."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("plexapi")
+
+from typer.testing import CliRunner  # noqa: E402
+
+from fake_plex import OLD_VERSION, TOKEN, FakePlex  # noqa: E402
+from music_reclass.cli.main import app  # noqa: E402
+from plex_fixtures import PATH_MAP, build, write_db  # noqa: E402
+
+runner = CliRunner()
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_user_config(tmp_path, monkeypatch):
+    monkeypatch.setenv("RECLASS_CONFIG", str(tmp_path / "absent.toml"))
+    monkeypatch.delenv("RECLASS_PLEX_URL", raising=False)
+    monkeypatch.delenv("RECLASS_PLEX_TOKEN", raising=False)
+
+
+@pytest.fixture
+def setup(tmp_path):
+    with FakePlex() as fake:
+        lib = build(fake)
+        db = tmp_path / "lib.sqlite"
+        write_db(db, lib.records)
+        yield fake, lib, db
+
+
+def _cli(*args: str):
+    return runner.invoke(app, list(args), catch_exceptions=False)
+
+
+def _conn_args(fake, db, token=TOKEN):
+    return ["--url", fake.url, "--token", token, "--db", str(db), "--path-map", PATH_MAP]
+
+
+def test_status_text_and_json(setup):
+    fake, lib, db = setup
+    result = _cli("plex", "status", *_conn_args(fake, db), "-v")
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "Plex tracks: 7; matched 5 (4 by path, 1 by title/artist/duration), 1 ambiguous" in out
+    assert "ambiguous: Daft Punk - Digital Love: 2 library files" in out
+    assert "would change: Nina Simone - Sinnerman: GENRE 'Pop' -> 'Jazz; Blues'" in out
+    assert "would change 3 item(s)" in out and TOKEN not in out
+    result = _cli("plex", "status", *_conn_args(fake, db), "--json")
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    totals = records[-1]
+    assert totals["type"] == "totals" and totals["matched"] == 5 and totals["would_change"] == 3
+    tracks = [r for r in records if r["type"] == "track"]
+    assert {t["path"] for t in tracks} >= {lib.path("sinnerman"), lib.path("aerodynamic")}
+    assert not fake.edits()
+
+
+def test_push_dry_run_push_and_reclass_undo(setup, monkeypatch):
+    fake, lib, db = setup
+    result = _cli("plex", "push", *_conn_args(fake, db), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would change 3 item(s) (level track, mode replace), 1 already right" in result.output
+    assert "(dry run: nothing sent)" in result.output and not fake.edits()
+
+    result = _cli("plex", "push", *_conn_args(fake, db))
+    assert result.exit_code == 0, result.output
+    assert "changed 3 item(s)" in result.output and "undo with `reclass undo 2`" in result.output
+    assert lib.plex["sinnerman"].genres == ["Jazz", "Blues"]
+    assert "genre" in lib.plex["sinnerman"].locked
+    assert TOKEN not in result.output
+    assert TOKEN.encode() not in Path(db).read_bytes()  # nor in the run records
+
+    # `reclass undo` reconnects with the run's URL and the token from the environment.
+    result = _cli("undo", "--db", str(db))  # no token anywhere: a clear error
+    assert result.exit_code == 2 and "RECLASS_PLEX_TOKEN" in result.output
+    assert "reclass plex undo 2 --token" in result.output
+    monkeypatch.setenv("RECLASS_PLEX_TOKEN", TOKEN)
+    result = _cli("undo", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert "run 2: undid 3 change(s), 0 refused" in result.output
+    assert lib.plex["sinnerman"].genres == ["Pop"] and not lib.plex["sinnerman"].locked
+    assert lib.plex["aerodynamic"].genres == ["Hip Hop"]
+    assert _cli("undo", "--db", str(db)).output.strip() == "nothing to undo"
+
+
+def test_push_exit_codes_for_failures_and_setup_errors(setup, tmp_path):
+    fake, lib, db = setup
+    result = _cli("plex", "push", *_conn_args(fake, db, token="not-the-token"))
+    assert result.exit_code == 2 and "401" in result.output and "not-the-token" not in result.output
+    result = _cli("plex", "push", "--url", "ftp://nas", "--token", "t", "--db", str(db))
+    assert result.exit_code == 2 and "http://" in result.output
+    result = _cli("plex", "push", "--token", "t", "--db", str(db))
+    assert result.exit_code == 2 and "RECLASS_PLEX_URL" in result.output
+    result = _cli("plex", "push", *_conn_args(fake, db), "--mode", "overwrite")
+    assert result.exit_code == 2 and "mode must be one of" in result.output
+    # The server refuses one edit (400): that item fails, the others go on, exit 1.
+    fake.reject_edits.add(lib.plex["husband"].rating_key)
+    result = _cli("plex", "push", *_conn_args(fake, db))
+    assert result.exit_code == 1, result.output
+    assert "failed: Nina Simone - Be My Husband" in result.output
+    assert "changed 2 item(s)" in result.output
+
+
+def test_old_server_offers_album_rollup(tmp_path):
+    with FakePlex(version=OLD_VERSION) as fake:
+        lib = build(fake)
+        db = tmp_path / "lib.sqlite"
+        write_db(db, lib.records)
+        result = _cli("plex", "push", *_conn_args(fake, db))
+        assert result.exit_code == 2
+        assert "1.40 or later" in result.output and "--level album" in result.output
+        result = _cli("plex", "push", *_conn_args(fake, db), "--level", "album")
+        assert result.exit_code == 0, result.output
+        assert "changed: Nina Simone - Pastel Blues (album): GENRE 'Soul' -> 'Blues; Jazz'" in (
+            result.output
+        )
+        assert lib.plex["pastel"].genres == ["Blues", "Jazz"]
+
+
+def test_pull_writes_a_training_manifest(setup, tmp_path):
+    fake, lib, db = setup
+    out = tmp_path / "labels.csv"
+    result = _cli("plex", "pull", *_conn_args(fake, db), "--out", str(out))
+    assert result.exit_code == 0, result.output
+    rows = {r["path"]: r for r in csv.DictReader(out.open(encoding="utf-8"))}
+    assert rows[lib.path("sinnerman")]["label"] == "Pop"
+    assert rows[lib.path("sinnerman")]["artist"] == "Nina Simone"
+    assert rows[lib.path("crescendolls")]["genres"] == "Electronic; Dance"  # its album's
+    from music_reclass.datasets.manifest import load_manifest
+
+    dataset = load_manifest(out, check_files=False)
+    assert len(dataset.tracks) == len(rows) == 5
+
+
+def _planned_rows(db: Path) -> int:
+    try:
+        conn = sqlite3.connect(db, timeout=5)
+        try:
+            return conn.execute("SELECT COUNT(*) FROM journal WHERE state = 'planned'").fetchone()[
+                0
+            ]
+        finally:
+            conn.close()
+    except sqlite3.Error:
+        return 0
+
+
+def test_push_killed_after_planning_is_repaired_by_the_next_push(setup):
+    fake, lib, db = setup
+    env = {**os.environ, "RECLASS_FAULT_DELAY": "30", "RECLASS_PLEX_TOKEN": TOKEN}
+    command = [sys.executable, "-m", "music_reclass.cli.main", "plex", "push",
+               "--url", fake.url, "--db", str(db), "--path-map", PATH_MAP]  # fmt: skip
+    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while _planned_rows(db) == 0 and time.monotonic() < deadline:
+            assert process.poll() is None, "the push ended before it was killed"
+            time.sleep(0.05)
+        assert _planned_rows(db) == 1
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    assert not fake.edits()  # killed after the journal row, before the edit
+    result = _cli("plex", "push", *_conn_args(fake, db))
+    assert result.exit_code == 0, result.output
+    assert "repaired: Nina Simone - Sinnerman: interrupted Plex edit not applied" in result.output
+    assert "changed 3 item(s)" in result.output
+    assert _planned_rows(db) == 0
