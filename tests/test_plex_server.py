@@ -235,6 +235,17 @@ def test_merge_adds_to_plex_genres(fake, conn):
     assert report.ok
 
 
+def test_skip_locked_leaves_hand_edited_items_alone(fake, conn):
+    lib = build(fake)
+    lib.plex["sinnerman"].locked.add("genre")  # the owner set "Pop" by hand in Plex
+    report = push_genres(conn, _session(fake), lib.records, path_maps=MAPS, skip_locked=True)
+    assert lib.plex["sinnerman"].genres == ["Pop"]
+    assert any("Sinnerman: genre field locked" in s for s in report.skipped)
+    assert {int(r.param("id")) for r in fake.edits()} == {
+        lib.plex["husband"].rating_key, lib.plex["aerodynamic"].rating_key,
+    }  # fmt: skip
+
+
 def test_cancel_between_batches_keeps_what_was_written_undoable(fake, conn):
     lib = build(fake)
     report = push_genres(

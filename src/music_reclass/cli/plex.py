@@ -210,6 +210,9 @@ def push_command(
     min_share: float = typer.Option(
         0.5, "--min-share", help="album/artist level: share of tracks a genre needs."
     ),
+    skip_locked: bool = typer.Option(
+        False, "--skip-locked", help="Leave items whose genre field is locked (hand-edited)."
+    ),
     min_confidence: float = MIN_CONFIDENCE,
     top_k: int = TOP_K,
     model_id: str | None = MODEL_ID,
@@ -223,7 +226,8 @@ def push_command(
             with _progress() as on_progress:
                 report = plex.push_genres(
                     conn, session, records, path_maps=settings.path_maps, mode=mode, level=level,
-                    dry_run=dry_run, min_share=min_share, on_progress=on_progress,
+                    dry_run=dry_run, min_share=min_share, skip_locked=skip_locked,
+                    on_progress=on_progress,
                 )  # fmt: skip
         finally:
             conn.close()

@@ -196,9 +196,23 @@ def targets_for(
 
 
 def plan_changes(
-    targets: Sequence[Target], states: Mapping[int, ItemState], *, mode: str = "replace"
+    targets: Sequence[Target],
+    states: Mapping[int, ItemState],
+    *,
+    mode: str = "replace",
+    skip_locked: bool = False,
 ) -> tuple[list[GenreChange], list[Target], list[str]]:
     """Compare the wanted genres with Plex's.
+
+    Parameters
+    ----------
+    targets : sequence of Target
+    states : mapping of rating key to ItemState
+        Plex's genres and locks now.
+    mode : {"replace", "merge"}
+    skip_locked : bool
+        Leave alone the items whose genre field is locked (edited by hand in
+        Plex, or by an earlier push).
 
     Returns
     -------
@@ -206,14 +220,17 @@ def plan_changes(
         The items whose genres would change.
     unchanged : list of Target
         Already right (their lock is left as it is).
-    missing : list of str
-        Items the server no longer has.
+    left : list of str
+        Items left alone, with why: gone from the server, or locked with ``skip_locked``.
     """
     changes, unchanged, missing = [], [], []
     for target in targets:
         state = states.get(target.rating_key)
         if state is None:
             missing.append(f"{target.title}: no longer in Plex (rating key {target.rating_key})")
+            continue
+        if skip_locked and state.locked:
+            missing.append(f"{target.title}: genre field locked in Plex (--skip-locked)")
             continue
         after, added, removed = target_genres(state.genres, target.wanted, mode)
         if not added and not removed:

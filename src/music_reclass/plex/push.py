@@ -91,6 +91,7 @@ def push_genres(
     level: str = "track",
     dry_run: bool = False,
     min_share: float = MIN_SHARE,
+    skip_locked: bool = False,
     duration_tolerance: float = DURATION_TOLERANCE,
     batch_size: int = BATCH_SIZE,
     on_progress: Callable[[int, int], None] | None = None,
@@ -113,6 +114,8 @@ def push_genres(
         Compute and report the changes; send no edit, write no journal.
     min_share : float
         Album/artist roll-up: the share of votes a genre needs.
+    skip_locked : bool
+        Leave items whose genre field is locked in Plex (hand-edited) alone.
     duration_tolerance : float
         Seconds, for matching by tags.
     batch_size : int
@@ -150,7 +153,9 @@ def push_genres(
         return report
     targets, report.skipped = targets_for(report.matches.matched, level=level, min_share=min_share)
     states = read_states(session, [t.rating_key for t in targets])
-    report.changes, unchanged, missing = plan_changes(targets, states, mode=mode)
+    report.changes, unchanged, missing = plan_changes(
+        targets, states, mode=mode, skip_locked=skip_locked
+    )
     report.unchanged, report.skipped = len(unchanged), report.skipped + missing
     if dry_run or not report.changes:
         return report
@@ -163,6 +168,7 @@ def push_genres(
         "mode": mode,
         "level": level,
         "min_share": min_share,
+        "skip_locked": skip_locked,
         "path_maps": [str(m) for m in path_maps],
         "sections": [s.title for s in session.sections],
     }
@@ -175,7 +181,8 @@ def push_genres(
                 report.cancelled = True
                 break
             batch = report.changes[start : start + batch_size]
-            _push_batch(conn, session, report, [by_key[c.rating_key] for c in batch])
+            targets_now = [by_key[c.rating_key] for c in batch]
+            _push_batch(conn, session, report, targets_now, skip_locked=skip_locked)
             if on_progress is not None:
                 on_progress(min(start + batch_size, len(report.changes)), len(report.changes))
         else:
@@ -187,7 +194,12 @@ def push_genres(
 
 
 def _push_batch(
-    conn: sqlite3.Connection, session: PlexSession, report: PushReport, targets: list[Target]
+    conn: sqlite3.Connection,
+    session: PlexSession,
+    report: PushReport,
+    targets: list[Target],
+    *,
+    skip_locked: bool,
 ) -> None:
     """Journal, edit and read back one batch of items."""
     assert report.run_id is not None
@@ -199,6 +211,9 @@ def _push_batch(
             report.failed.append(f"{target.title}: no longer in Plex")
             continue
         state = state_of(item)  # now, not at planning time: this is what undo restores
+        if skip_locked and state.locked:  # locked since the plan was made
+            report.skipped.append(f"{target.title}: genre field locked in Plex (--skip-locked)")
+            continue
         after, added, removed = target_genres(state.genres, target.wanted, report.mode)
         if not added and not removed:
             report.unchanged += 1

@@ -13,7 +13,13 @@ from dataclasses import dataclass, field
 
 from music_reclass.plex.connection import PlexSession
 from music_reclass.plex.items import ItemState, list_tracks, read_states
-from music_reclass.plex.matching import DURATION_TOLERANCE, LibraryTrack, MatchReport, match_tracks
+from music_reclass.plex.matching import (
+    DURATION_TOLERANCE,
+    LibraryTrack,
+    Match,
+    MatchReport,
+    match_tracks,
+)
 from music_reclass.plex.plan import (
     LEVELS,
     MIN_SHARE,
@@ -108,7 +114,7 @@ class StatusReport:
     notes: list[str] = field(default_factory=list)
 
 
-def _row(match, state: ItemState | None, level: str) -> TrackStatus:
+def _row(match: Match, state: ItemState | None, level: str) -> TrackStatus:
     genres = None if state is None else state.genres
     predicted, decided = match.library.predicted, match.library.decided
     agrees_prediction = agrees_decided = None
