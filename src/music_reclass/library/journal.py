@@ -482,7 +482,10 @@ def undo_run(
     if run["kind"] in _UNDO_HANDLERS:
         return _UNDO_HANDLERS[run["kind"]](conn, run_id, dry_run=dry_run)
     if run["kind"] not in ("tag", "organise"):
-        raise ParameterError(f"run {run_id} is a {run['kind']} run: its undo is not available here")
+        raise ParameterError(
+            f"run {run_id} is a {run['kind']} run and no undo is registered for it (importing"
+            " music_reclass.plex registers the undo of plex-push runs)"
+        )
     report = UndoReport(run_id)
     todo = [e for e in reversed(entries(conn, run_id)) if e.state == "done"]
     report.skipped = [
