@@ -16,18 +16,21 @@ Plex (in Docker) sees the files under ``/data/music``; this machine under
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
 from fake_plex import FakePlex, Item
-from music_reclass.library import db as libdb
 from music_reclass.plex.matching import LibraryTrack
+from music_reclass.store.analyses import AnalysisRecord
+from music_reclass.store.db import connect
+from music_reclass.store.files import StoredOutcome, record_file
+from music_reclass.store.models import register_model
+from music_reclass.store.runs import finish_run, start_run
 
 PLEX_ROOT = "/data/music"
 LOCAL_ROOT = "/home/me/Music"
 PATH_MAP = f"{PLEX_ROOT}={LOCAL_ROOT}"
-MODEL_ID = "test-model@1"
+MODEL_ID = "musicnn-zeroshot/test@1/default"
 
 
 @dataclass
@@ -107,28 +110,26 @@ def build(fake: FakePlex, *, album_genres: tuple[str, ...] = ("Soul",)) -> Libra
 
 
 def write_db(db: Path, records: list[LibraryTrack]) -> None:
-    """The rows a classify run would have left for ``records`` (no audio needed)."""
-    conn = libdb.connect(db)
-    now = libdb.utcnow()
-    with libdb.transaction(conn):
-        run_id = libdb.start_run(conn, "classify", {})
-        libdb.finish_run(conn, run_id)
-        for number, record in enumerate(records):
-            chash = f"{number:064x}"
-            conn.execute(
-                "INSERT INTO tracks (content_hash, duration, title, artist, album) VALUES"
-                " (?, ?, ?, ?, ?)",
-                (chash, record.duration, record.title, record.artist, record.album),
-            )
-            conn.execute(
-                "INSERT INTO files (path, content_hash, size, mtime_ns, first_seen, last_seen,"
-                " status, last_run_id) VALUES (?, ?, 1000, 0, ?, ?, 'ok', ?)",
-                (record.path, chash, now, now, run_id),
-            )
-            genres = [{"label": g, "confidence": c} for g, c in record.predicted]
-            conn.execute(
-                "INSERT INTO analyses (content_hash, model_id, status, genres, created_at, run_id)"
-                " VALUES (?, ?, 'ok', ?, ?, ?)",
-                (chash, MODEL_ID, json.dumps(genres), now, run_id),
-            )
+    """The rows a classify run would have left for ``records`` (no audio needed).
+
+    The model is the library's default (zero-shot) one; its decision is the predictions
+    at 0.5 or above (None, "abstained", when there are none), its labels lower case as
+    the embedded model's are: the façade names them as ``tag`` writes them ("Jazz").
+    """
+    conn = connect(db)
+    run_id = start_run(conn, "classify", {})
+    finish_run(conn, run_id)
+    register_model(conn, MODEL_ID, name="default", kind="zero-shot", source="default")
+    for number, record in enumerate(records):
+        decided = [name for name, confidence in record.predicted if confidence >= 0.5]
+        track = {"duration": record.duration, "title": record.title, "artist": record.artist,
+                 "album": record.album}
+        record_file(
+            conn,
+            StoredOutcome(record.path, "ok", f"{number:064x}", 1000, 0, track=track),
+            run_id=run_id,
+            analysis=AnalysisRecord(MODEL_ID, "ok", genres=record.predicted,
+                                    decided=decided or None,
+                                    abstain_reason=None if decided else "not confident enough"),
+        )
     conn.close()

@@ -11,8 +11,10 @@ import pytest
 pytest.importorskip("plexapi")
 
 from fake_plex import OLD_VERSION, TOKEN, FakePlex  # noqa: E402
-from music_reclass.library import db as libdb  # noqa: E402
-from music_reclass.library import journal  # noqa: E402
+from music_reclass.act import journal  # noqa: E402
+from music_reclass.act.settle import repair_interrupted  # noqa: E402
+from music_reclass.act.undo import undo_run  # noqa: E402
+from music_reclass.errors import ParameterError  # noqa: E402
 from music_reclass.plex import (  # noqa: E402
     NoMusicSectionError,
     NotPlexError,
@@ -27,6 +29,10 @@ from music_reclass.plex import (  # noqa: E402
     push_genres,
     undo_push,
 )
+from music_reclass.store import db as store_db  # noqa: E402
+from music_reclass.store.db import transaction  # noqa: E402
+from music_reclass.store.journal import entries, set_done  # noqa: E402
+from music_reclass.store.runs import finish_run, get_run, list_runs, start_run  # noqa: E402
 from plex_fixtures import PATH_MAP, build  # noqa: E402
 
 MAPS = (parse_path_map(PATH_MAP),)
@@ -47,7 +53,7 @@ def fake():
 
 @pytest.fixture
 def conn(tmp_path):
-    connection = libdb.connect(tmp_path / "lib.sqlite")
+    connection = store_db.connect(tmp_path / "lib.sqlite")
     yield connection
     connection.close()
 
@@ -150,8 +156,7 @@ def test_dry_run_sends_no_edit_and_writes_no_journal(fake, conn):
     report = push_genres(conn, _session(fake), lib.records, path_maps=MAPS, dry_run=True)
     assert len(report.changes) == 3 and report.run_id is None
     assert not fake.edits()
-    assert conn.execute("SELECT COUNT(*) FROM journal").fetchone()[0] == 0
-    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 0
+    assert list_runs(conn) == []  # no run, so no journal row either
 
 
 def _params(request) -> dict[str, str]:
@@ -186,17 +191,17 @@ def test_push_sends_exact_locked_edits_then_undo_restores(fake, conn):
         track = session.server.fetchItem(item.rating_key)
         assert [g.tag for g in track.genres] == genres
         assert track.isLocked("genre")
-    rows = journal.entries(conn, report.run_id)
+    rows = entries(conn, report.run_id)
     assert [r.state for r in rows] == ["done"] * 3 and {r.action for r in rows} == {"plex-genre"}
     first = next(r for r in rows if r.before["rating_key"] == sinnerman.rating_key)
     assert first.before["genres"] == ["Pop"] and first.before["locked"] is False
     assert first.after == {"genres": ["Jazz", "Blues"], "locked": True}
     assert first.path.endswith(f"/library/metadata/{sinnerman.rating_key}")
-    params = conn.execute("SELECT params FROM runs WHERE id = ?", (report.run_id,)).fetchone()[0]
-    assert fake.url in params and TOKEN not in params
+    params = get_run(conn, report.run_id).params
+    assert params["url"] == fake.url and TOKEN not in str(params)
 
     fake.requests.clear()
-    undo = journal.undo_run(conn)  # what `reclass undo` does: token from RECLASS_PLEX_TOKEN
+    undo = undo_run(conn)  # what `reclass undo` does: token from RECLASS_PLEX_TOKEN
     assert undo.ok and len(undo.undone) == 3 and undo.run_id == report.run_id
     assert (sinnerman.genres, husband.genres, aero.genres) == (["Pop"], [], ["Hip Hop"])
     assert not any("genre" in i.locked for i in (sinnerman, husband, aero))
@@ -207,9 +212,9 @@ def test_push_sends_exact_locked_edits_then_undo_restores(fake, conn):
     }  # fmt: skip
     assert undo_edits[sinnerman.rating_key]["genre[0].tag.tag"] == "Pop"
     assert undo_edits[sinnerman.rating_key]["genre.locked"] == "0"
-    assert {r.state for r in journal.entries(conn, report.run_id)} == {"undone"}
-    assert {r.state for r in journal.entries(conn, undo.undo_run_id)} == {"done"}
-    assert journal.undo_run(conn).run_id is None  # nothing left to undo
+    assert {r.state for r in entries(conn, report.run_id)} == {"undone"}
+    assert {r.state for r in entries(conn, undo.undo_run_id)} == {"done"}
+    assert undo_run(conn).run_id is None  # nothing left to undo
 
 
 def test_undo_refuses_an_item_edited_in_plex_since(fake, conn):
@@ -221,7 +226,7 @@ def test_undo_refuses_an_item_edited_in_plex_since(fake, conn):
     assert not undo.ok and len(undo.refused) == 1 and "changed in Plex" in undo.refused[0]
     assert lib.plex["sinnerman"].genres == ["Gospel"]
     assert lib.plex["husband"].genres == []
-    states = {r.before["title"]: r.state for r in journal.entries(conn, report.run_id)}
+    states = {r.before["title"]: r.state for r in entries(conn, report.run_id)}
     assert states["Nina Simone - Sinnerman"] == "done"
 
 
@@ -253,8 +258,7 @@ def test_cancel_between_batches_keeps_what_was_written_undoable(fake, conn):
         cancel=lambda: len(fake.edits()) >= 1,  # the owner presses Ctrl-C after one edit
     )  # fmt: skip
     assert report.cancelled and len(report.done) == 1 and len(fake.edits()) == 1
-    status = conn.execute("SELECT status FROM runs WHERE id = ?", (report.run_id,)).fetchone()[0]
-    assert status == "interrupted"
+    assert get_run(conn, report.run_id).status == "interrupted"
     assert lib.plex["sinnerman"].genres == ["Jazz", "Blues"] and lib.plex["husband"].genres == []
     assert undo_push(conn, report.run_id, session=_session(fake)).ok
     assert lib.plex["sinnerman"].genres == ["Pop"]
@@ -307,13 +311,12 @@ def test_interrupted_push_rows_are_settled_from_what_plex_shows(fake, conn):
     lib = build(fake)
     session = _session(fake)
     sinnerman, husband = lib.plex["sinnerman"], lib.plex["husband"]
-    # A push killed mid-run: its process is gone, two rows still planned. Plex got the
-    # first edit (it shows the new genres), never the second.
-    with libdb.transaction(conn):
-        run_id = libdb.start_run(
-            conn, "plex-push", {"url": fake.url, "server": session.machine_identifier,
-                                "pid": 2**22 + 12345, "pid_start": 1},
-        )  # fmt: skip
+    # A push that lost the server mid-run (it ended "interrupted"), two rows still
+    # planned. Plex got the first edit (it shows the new genres), never the second.
+    run_id = start_run(
+        conn, "plex-push", {"url": fake.url, "server": session.machine_identifier,
+                            "pid": 2**22 + 12345, "pid_start": 1},
+    )  # fmt: skip
     for item, after in ((sinnerman, ["Jazz"]), (husband, ["Blues"])):
         journal.plan(
             conn, run_id, action="plex-genre", path=session.item_uri(item.rating_key),
@@ -321,16 +324,49 @@ def test_interrupted_push_rows_are_settled_from_what_plex_shows(fake, conn):
                     "type": "track", "title": item.title, "level": "track", "paths": []},
             after={"genres": after, "locked": True},
         )  # fmt: skip
+    finish_run(conn, run_id, "interrupted")
     sinnerman.genres, sinnerman.locked = ["Jazz"], {"genre"}
+    # Another push killed between two batches (no row in flight): only its status is left.
+    between = start_run(conn, "plex-push", {"url": fake.url, "pid": 2**22 + 12346,
+                                            "pid_start": 1, "server": "another server"})
+    # The settlement of file runs (every command's first step) leaves Plex rows alone:
+    # it cannot see Plex, and would fail them for want of a file.
+    assert repair_interrupted(conn) == []
+    assert [e.state for e in entries(conn, run_id)] == ["planned", "planned"]
+    assert get_run(conn, between).status == "running"
     report = push_genres(conn, session, lib.records, path_maps=MAPS, dry_run=False)
     assert len(report.repaired) == 2
-    states = [e.state for e in journal.entries(conn, run_id)]
+    assert get_run(conn, between).status == "interrupted"
+    states = [e.state for e in entries(conn, run_id)]
     assert states == ["done", "failed"]
-    assert conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == (
-        "interrupted"
-    )
+    assert get_run(conn, run_id).status == "interrupted"
     # The repaired run is undoable: Sinnerman goes back to Pop (the later push changed it
     # again, so it is refused there; undo the later push first).
     assert undo_push(conn, report.run_id, session=session).ok
     undo = undo_push(conn, run_id, session=session)
     assert undo.ok and sinnerman.genres == ["Pop"] and not sinnerman.locked
+
+
+def test_a_push_in_progress_is_not_undone(fake, conn):
+    lib = build(fake)
+    session = _session(fake)
+    run_id = journal.start_act_run(conn, "plex-push", {"url": fake.url,
+                                                       "server": session.machine_identifier})
+    item = lib.plex["sinnerman"]
+    entry = journal.plan(
+        conn, run_id, action="plex-genre", path=session.item_uri(item.rating_key),
+        before={"genres": ["Pop"], "locked": False, "rating_key": item.rating_key,
+                "type": "track", "title": item.title, "level": "track", "paths": []},
+        after={"genres": ["Jazz"], "locked": True},
+    )  # fmt: skip
+    with transaction(conn):
+        set_done(conn, entry)
+    # this process is alive: the run is in progress, whichever way undo is asked for
+    with pytest.raises(ParameterError, match="still in progress"):
+        undo_run(conn, run_id)
+    with pytest.raises(ParameterError, match="still in progress"):
+        undo_push(conn, run_id, session=session)
+    assert not fake.edits()
+    journal.end_act_run(conn, run_id, "done", {})
+    item.genres, item.locked = ["Jazz"], {"genre"}
+    assert undo_run(conn, run_id).ok and item.genres == ["Pop"] and not item.locked

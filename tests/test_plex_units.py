@@ -6,16 +6,15 @@ import sys
 
 import pytest
 
+from music_reclass.errors import ParameterError
 from music_reclass.plex.errors import PlexSetupError, PlexURLError
 from music_reclass.plex.items import PlexTrack
 from music_reclass.plex.matching import LibraryTrack, Match, match_tracks, text_key
 from music_reclass.plex.plan import target_genres, targets_for
-from music_reclass.plex.records import decided_genres
 from music_reclass.plex.settings import (
     ENV_TOKEN,
     ENV_URL,
     check_url,
-    load_plex_config,
     parse_path_map,
     resolve_settings,
 )
@@ -99,11 +98,19 @@ def test_without_plexapi_the_error_says_which_extra(monkeypatch):
         connect(PlexSettings("http://127.0.0.1:9", "t"))
 
 
-def test_broken_config_file_is_one_clear_error(tmp_path):
+def test_broken_config_file_is_one_clear_error(tmp_path, monkeypatch):
     config = tmp_path / "config.toml"
+    monkeypatch.setenv("RECLASS_CONFIG", str(config))
     config.write_text("[plex\nurl = 3", encoding="utf-8")
-    with pytest.raises(PlexSetupError, match="config file"):
-        load_plex_config(config)
+    with pytest.raises(ParameterError, match="not valid TOML"):
+        resolve_settings()
+    config.write_text('[plex]\nurl = "http://nas:32400"\nfolder = "x"\n', encoding="utf-8")
+    with pytest.raises(ParameterError, match="unknown key 'folder' in \\[plex\\]"):
+        resolve_settings()
+    config.write_text('[plex]\nurl = "http://nas:32400"\ntoken = "t"\npath_map = [3]\n',
+                      encoding="utf-8")
+    with pytest.raises(PlexSetupError, match="path_map must be a list"):
+        resolve_settings()
 
 
 # ----------------------------------------------------------------------------- matching
@@ -213,16 +220,12 @@ def test_album_rollup_majority_tie_and_no_majority():
     assert wanted == {10: ("Jazz",), 11: ("Pop", "Rock")}  # 2/3; a 1/2 tie keeps both
     assert any("no genre has a majority" in s and "1/3" in s for s in skipped)
     assert any("no genre decided" in s for s in skipped)
+    undecided = Match(_plex(20, "t", "A", 1.0, "/p/20"),
+                      LibraryTrack("/m/20", 1.0, undecided="abstained: two genres too close"),
+                      "path")
+    assert targets_for([undecided])[1] == ["A - t: abstained: two genres too close (/m/20)"]
     artist_targets, _ = targets_for(matches, level="artist", min_share=0.25)
     assert artist_targets[0].wanted == ("Jazz", "Pop", "Rock")  # 2 of 8 votes each
     assert targets_for(matches, level="artist", min_share=0.3)[0] == []
     track_targets, skipped = targets_for(matches, level="track")
     assert len(track_targets) == 8 and len(skipped) == 1
-
-
-def test_decided_genres_follow_reclass_tag():
-    predicted = [("hip-hop", 0.6), ("Hip Hop", 0.55), ("jazz", 0.5), ("rock", 0.49)]
-    assert decided_genres(predicted, min_confidence=0.5, top_k=3) == ("Hip-Hop", "Jazz")
-    assert decided_genres(predicted, min_confidence=0.5, top_k=1) == ("Hip-Hop",)
-    raw = decided_genres(predicted, min_confidence=0.5, top_k=None, taxonomy=False)
-    assert raw == ("hip-hop", "Hip Hop", "jazz")

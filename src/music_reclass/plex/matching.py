@@ -56,6 +56,8 @@ class LibraryTrack:
     decided : tuple of str
         The genres decided for the file (what a push writes), best first;
         empty when nothing was decided (the model abstained, say).
+    undecided : str or None
+        Why nothing was decided (``"abstained: ..."``), when ``decided`` is empty.
     """
 
     path: str
@@ -65,6 +67,7 @@ class LibraryTrack:
     album: str | None = None
     predicted: tuple[tuple[str, float], ...] = ()
     decided: tuple[str, ...] = ()
+    undecided: str | None = None
 
 
 @dataclass(frozen=True)

@@ -128,7 +128,8 @@ def _track_targets(matches: Sequence[Match]) -> tuple[list[Target], list[str]]:
     for match in matches:
         title = match.plex.display()
         if not match.library.decided:
-            skipped.append(f"{title}: no genre decided for {match.library.path}")
+            why = match.library.undecided or "no genre decided"
+            skipped.append(f"{title}: {why} ({match.library.path})")
             continue
         targets.append(
             Target(

@@ -20,8 +20,7 @@ import sqlite3
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 
-from music_reclass.library import db as libdb
-from music_reclass.library import journal
+from music_reclass.act import journal
 from music_reclass.plex.connection import MIN_TRACK_GENRES, PlexSession
 from music_reclass.plex.edits import edit_genres
 from music_reclass.plex.errors import PlexServerError, PlexUnsupportedError
@@ -41,6 +40,7 @@ from music_reclass.plex.plan import (
 )
 from music_reclass.plex.settings import PathMap
 from music_reclass.plex.status import read_and_match
+from music_reclass.store import journal as rows
 
 BATCH_SIZE = 50
 
@@ -65,10 +65,16 @@ class PushReport:
     unchanged: int = 0
     repaired: list[str] = field(default_factory=list)
     cancelled: bool = False
+    error: str | None = None  # the database could not record the end of the run
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and self.error is None
+
+    def counts(self) -> dict[str, int]:
+        """The run's summary as stored with it."""
+        return {"changed": len(self.done), "failed": len(self.failed),
+                "skipped": len(self.skipped), "unchanged": self.unchanged}
 
 
 def _check_level(session: PlexSession, level: str) -> None:
@@ -188,8 +194,8 @@ def push_genres(
         else:
             status = "done" if report.ok else "failed"
     finally:
-        with libdb.transaction(conn):
-            libdb.finish_run(conn, report.run_id, status)
+        # a database that cannot record the end leaves the run to the next repair_runs
+        report.error = journal.end_act_run(conn, report.run_id, status, report.counts())
     return report
 
 
@@ -237,7 +243,7 @@ def _push_batch(
                     add=added if report.mode == "merge" else None,
                 )
         except PlexServerError as exc:
-            journal.set_failed(conn, entry_id, str(exc))
+            rows.set_failed(conn, entry_id, str(exc))
             report.failed.append(f"{target.title}: {exc}")
             continue
         sent.append((entry_id, change))

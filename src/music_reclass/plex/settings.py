@@ -2,8 +2,8 @@
 
 Precedence, highest first: the arguments (command-line flags), the environment
 (``RECLASS_PLEX_URL``, ``RECLASS_PLEX_TOKEN``), then the ``[plex]`` table of the
-config file (``RECLASS_CONFIG``, else ``config.toml`` in the platform's user
-config folder, ``~/.config/music-reclass/config.toml`` on Linux)::
+configuration file (:mod:`music_reclass.config`: ``RECLASS_CONFIG``, else
+``~/.config/music-reclass/config.toml`` on Linux)::
 
     [plex]
     url = "http://192.168.1.10:32400"
@@ -17,20 +17,15 @@ The token is kept out of every ``repr`` and message.
 from __future__ import annotations
 
 import os
-import tomllib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from urllib.parse import urlsplit
 
-import platformdirs
-
-from music_reclass.paths import APP_NAME
+from music_reclass.config import config_path, load_config
 from music_reclass.plex.errors import PlexSetupError, PlexURLError
 
 ENV_URL = "RECLASS_PLEX_URL"
 ENV_TOKEN = "RECLASS_PLEX_TOKEN"
-ENV_CONFIG = "RECLASS_CONFIG"
 
 __all__ = [
     "ENV_TOKEN",
@@ -38,8 +33,7 @@ __all__ = [
     "PathMap",
     "PlexSettings",
     "check_url",
-    "config_path",
-    "load_plex_config",
+    "plex_config",
     "parse_path_map",
     "resolve_settings",
 ]
@@ -142,46 +136,26 @@ class PlexSettings:
     timeout: float = 30.0
 
 
-def config_path() -> Path:
-    """The config file: ``RECLASS_CONFIG``, else ``<user config dir>/config.toml``."""
-    override = os.environ.get(ENV_CONFIG)
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_config_dir(APP_NAME)) / "config.toml"
-
-
-def load_plex_config(path: str | os.PathLike | None = None) -> dict:
-    """The ``[plex]`` table of the config file; ``{}`` when there is no file or no table.
+def plex_config() -> Mapping:
+    """The ``[plex]`` table of the configuration file (``{}`` without one).
 
     Raises
     ------
-    PlexSetupError
-        The file is not valid TOML or ``[plex]`` is not a table.
+    ParameterError
+        The file is not valid TOML or holds an unknown key or a value of the wrong type.
     """
-    file = Path(path) if path is not None else config_path()
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise PlexSetupError(f"config file {file}: {exc}") from exc
-    table = data.get("plex", {})
-    if not isinstance(table, dict):
-        raise PlexSetupError(f"config file {file}: [plex] must be a table")
-    return table
+    return load_config().data.get("plex", {})
 
 
 def _config_maps(value: object) -> list[str]:
-    """``path_map`` of the config: a list of ``"A=B"`` strings or a table ``{A = "B"}``."""
+    """``path_map`` of the config: a list of ``"PLEX_PREFIX=LOCAL_PREFIX"`` strings."""
     if value is None:
         return []
-    if isinstance(value, str):
-        return [value]
-    if isinstance(value, Mapping):
-        return [f"{k}={v}" for k, v in value.items()]
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
-    raise PlexSetupError('config [plex] path_map must be "A=B", a list of them, or a table')
+    raise PlexSetupError(
+        f'{config_path()}: [plex] path_map must be a list of "PLEX_PREFIX=LOCAL_PREFIX" strings'
+    )
 
 
 def resolve_settings(
@@ -204,7 +178,7 @@ def resolve_settings(
     path_maps : sequence of str, optional
         ``PLEX_PREFIX=LOCAL_PREFIX`` strings; when None (not given), the config's.
     config : mapping, optional
-        The ``[plex]`` table (default: :func:`load_plex_config`).
+        The ``[plex]`` table (default: :func:`plex_config`).
     env : mapping, optional
         Environment (default: ``os.environ``).
     need_token : bool
@@ -216,7 +190,7 @@ def resolve_settings(
         No URL, no token, a malformed URL or path map.
     """
     env = os.environ if env is None else env
-    config = load_plex_config() if config is None else config
+    config = plex_config() if config is None else config
     url = url or env.get(ENV_URL) or config.get("url")
     token = token or env.get(ENV_TOKEN) or config.get("token")
     if not url:

@@ -12,12 +12,11 @@ restored marks the push row ``undone``, so undoing twice is harmless.
 
 from __future__ import annotations
 
-import json
 import sqlite3
 
+from music_reclass.act import journal
+from music_reclass.act.undo import UndoReport
 from music_reclass.errors import ParameterError
-from music_reclass.library import db as libdb
-from music_reclass.library import journal
 from music_reclass.plex.connection import PlexSession, connect
 from music_reclass.plex.edits import edit_genres
 from music_reclass.plex.errors import PlexServerError, PlexSetupError
@@ -25,30 +24,42 @@ from music_reclass.plex.items import fetch_items, read_states, state_of
 from music_reclass.plex.ledger import PUSH_KIND, UNDO_KIND, plan_row, repair_runs, settle
 from music_reclass.plex.plan import format_genres, same_genres
 from music_reclass.plex.settings import PlexSettings, resolve_settings
+from music_reclass.process import pid_alive
+from music_reclass.store import journal as rows
+from music_reclass.store import runs as store_runs
+from music_reclass.store.db import transaction
+from music_reclass.store.journal import Entry
 
-__all__ = ["latest_push_run", "run_params", "undo_handler", "undo_push"]
+__all__ = ["latest_push_run", "push_run", "settings_for_run", "undo_handler", "undo_push"]
 
 
-def run_params(conn: sqlite3.Connection, run_id: int) -> dict:
-    row = conn.execute("SELECT kind, params FROM runs WHERE id = ?", (run_id,)).fetchone()
-    if row is None:
-        raise ParameterError(f"no run {run_id} in this database")
-    if row["kind"] != PUSH_KIND:
-        raise ParameterError(f"run {run_id} is a {row['kind']} run, not a {PUSH_KIND} run")
-    return json.loads(row["params"] or "{}")
+def push_run(conn: sqlite3.Connection, run_id: int) -> store_runs.RunRow:
+    """The ``plex-push`` run ``run_id``.
+
+    Raises
+    ------
+    ParameterError
+        No such run, another kind of run, or a push still in progress.
+    """
+    run = store_runs.get_run(conn, run_id)
+    if run is None:
+        raise ParameterError(f"no run {run_id} in this library")
+    if run.kind != PUSH_KIND:
+        raise ParameterError(f"run {run_id} is a {run.kind} run, not a {PUSH_KIND} run")
+    pid = run.params.get("pid")
+    if (run.status == "running" and journal.ended_run(conn, run_id) is None
+            and pid_alive(pid, run.params.get("pid_start"))):
+        raise ParameterError(f"run {run_id} is still in progress (process {pid}): undo it "
+                             "once it has finished")
+    return run
 
 
 def latest_push_run(conn: sqlite3.Connection) -> int | None:
     """The newest ``plex-push`` run with changes not yet undone."""
-    row = conn.execute(
-        "SELECT r.id FROM runs r WHERE r.kind = ? AND EXISTS (SELECT 1 FROM journal j"
-        " WHERE j.run_id = r.id AND j.state = 'done') ORDER BY r.id DESC LIMIT 1",
-        (PUSH_KIND,),
-    ).fetchone()
-    return None if row is None else int(row[0])
+    return rows.latest_undoable_run(conn, (PUSH_KIND,))
 
 
-def _key(entry: journal.Entry) -> int:
+def _key(entry: Entry) -> int:
     return int(entry.before["rating_key"])
 
 
@@ -59,7 +70,7 @@ def undo_push(
     session: PlexSession | None = None,
     settings: PlexSettings | None = None,
     dry_run: bool = False,
-) -> journal.UndoReport:
+) -> UndoReport:
     """Put back the genres and locks that push run ``run_id`` changed.
 
     Parameters
@@ -77,7 +88,7 @@ def undo_push(
 
     Returns
     -------
-    journal.UndoReport
+    UndoReport
         ``undone`` (restored, or already as before), ``refused`` (changed in
         Plex since, gone, or the edit failed), ``skipped`` (already undone).
 
@@ -86,7 +97,7 @@ def undo_push(
     PlexSetupError
         No token, server unreachable, or a different server at the URL.
     """
-    params = run_params(conn, run_id)
+    params = push_run(conn, run_id).params
     if session is None:
         settings = settings or resolve_settings(url=params.get("url"))
         session = connect(settings)
@@ -95,11 +106,11 @@ def undo_push(
             f"{session.describe()} is not the server run {run_id} pushed to "
             f"({params.get('server_name', params['server'])}); pass its URL"
         )
-    repair_runs(conn, session)
-    rows = journal.entries(conn, run_id)
-    report = journal.UndoReport(run_id)
-    report.skipped = [f"{e.before['title']}: already undone" for e in rows if e.state == "undone"]
-    todo = [e for e in reversed(rows) if e.state == "done"]
+    report = UndoReport(run_id, settled=[] if dry_run else repair_runs(conn, session))
+    entries = rows.entries(conn, run_id)
+    report.skipped = [f"{e.before['title']}: already undone" for e in entries
+                      if e.state == "undone"]
+    todo = [e for e in reversed(entries) if e.state == "done"]
     if not todo:
         return report
     items = fetch_items(session, [_key(e) for e in todo])
@@ -109,7 +120,7 @@ def undo_push(
             UNDO_KIND,
             {"undoes": run_id, "url": session.url, "server": session.machine_identifier},
         )
-    sent: list[tuple[int, journal.Entry]] = []
+    sent: list[tuple[int, Entry]] = []
     status = "interrupted"
     try:
         for entry in todo:
@@ -120,16 +131,17 @@ def undo_push(
         status = "done" if report.ok else "failed"
     finally:
         if report.undo_run_id is not None:
-            with libdb.transaction(conn):
-                libdb.finish_run(conn, report.undo_run_id, status)
+            report.error = journal.end_act_run(
+                conn, report.undo_run_id, status,
+                {"undone": len(report.undone), "refused": len(report.refused)})
     return report
 
 
 def _undo_entry(
     conn: sqlite3.Connection,
     session: PlexSession,
-    report: journal.UndoReport,
-    entry: journal.Entry,
+    report: UndoReport,
+    entry: Entry,
     item,
     dry_run: bool,
 ) -> int | None:
@@ -143,8 +155,8 @@ def _undo_entry(
         state.genres, after.get("genres", [])
     ):
         if not dry_run:
-            with libdb.transaction(conn):
-                journal.mark_undone(conn, entry.id)
+            with transaction(conn):
+                rows.mark_undone(conn, entry.id)
         report.undone.append(f"{title}: genres already as before")
         return None
     if not same_genres(state.genres, after.get("genres", [])):
@@ -171,7 +183,7 @@ def _undo_entry(
         with session.errors():
             edit_genres(item, genres=before["genres"], remove=remove, locked=wanted["locked"])
     except PlexServerError as exc:
-        journal.set_failed(conn, undo_id, str(exc))
+        rows.set_failed(conn, undo_id, str(exc))
         report.refused.append(f"{title}: {exc}")
         return None
     return undo_id
@@ -184,8 +196,8 @@ def _kept(genre: str, before: dict) -> bool:
 def _settle_all(
     conn: sqlite3.Connection,
     session: PlexSession,
-    report: journal.UndoReport,
-    sent: list[tuple[int, journal.Entry]],
+    report: UndoReport,
+    sent: list[tuple[int, Entry]],
 ) -> None:
     shown = read_states(session, [_key(entry) for _, entry in sent])
     for undo_id, entry in sent:
@@ -194,12 +206,11 @@ def _settle_all(
             conn,
             undo_id,
             before={"genres": (entry.after or {}).get("genres", [])},
-            after={"genres": before["genres"], "locked": bool(before["locked"])},
+            after={"genres": before["genres"], "locked": bool(before["locked"]),
+                   "undoes_entry": entry.id},
             state=shown.get(_key(entry)),
         )
-        if settled.outcome in ("ok", "lock-differs"):
-            with libdb.transaction(conn):
-                journal.mark_undone(conn, entry.id)
+        if settled.outcome in ("ok", "lock-differs"):  # settle marked the push row undone
             lock = "locked" if before["locked"] else "unlocked"
             report.undone.append(
                 f"{before['title']}: GENRE restored to {format_genres(before['genres'])} ({lock})"
@@ -208,17 +219,34 @@ def _settle_all(
             report.refused.append(f"{before['title']}: {settled.problem}")
 
 
-def undo_handler(conn: sqlite3.Connection, run_id: int, *, dry_run: bool = False):
-    """What ``journal.undo_run`` calls for a ``plex-push`` run (``reclass undo``).
+def settings_for_run(conn: sqlite3.Connection, run_id: int, *, url: str | None = None,
+                     token: str | None = None) -> PlexSettings:
+    """The connection that undoes push run ``run_id``: its URL (or ``url``) and ``token``,
+    else the environment's or the config file's.
 
-    The token comes from the environment or the config file; without one the
-    error says how to give it.
+    Raises
+    ------
+    PlexSetupError
+        No token anywhere (the message says how to give one), or a malformed URL.
+    ParameterError
+        Not a push run, or one still in progress.
     """
+    run = push_run(conn, run_id)
     try:
-        settings = resolve_settings(url=run_params(conn, run_id).get("url"))
+        return resolve_settings(url or run.params.get("url"), token)
     except PlexSetupError as exc:
         raise PlexSetupError(
             f"run {run_id} changed genres in Plex and undoing it needs the server: {exc}; "
             f"or run `reclass plex undo {run_id} --token T`"
         ) from None
-    return undo_push(conn, run_id, settings=settings, dry_run=dry_run)
+
+
+def undo_handler(conn: sqlite3.Connection, run_id: int, *,
+                 dry_run: bool = False) -> UndoReport:
+    """What :func:`music_reclass.act.undo.undo_run` calls for a ``plex-push`` run
+    (``reclass undo``; registered when :mod:`music_reclass.plex` is imported).
+
+    The token comes from the environment or the config file; without one the
+    error says how to give it.
+    """
+    return undo_push(conn, run_id, settings=settings_for_run(conn, run_id), dry_run=dry_run)
