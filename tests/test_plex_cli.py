@@ -6,10 +6,7 @@ import csv
 import json
 import os
 import signal
-import sqlite3
 import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -19,6 +16,8 @@ pytest.importorskip("plexapi")
 from typer.testing import CliRunner  # noqa: E402
 
 from fake_plex import OLD_VERSION, TOKEN, FakePlex  # noqa: E402
+from fault_reclass import FAULT_RECLASS  # noqa: E402
+from music_reclass import Library  # noqa: E402
 from music_reclass.cli.main import app  # noqa: E402
 from plex_fixtures import PATH_MAP, build, write_db  # noqa: E402
 
@@ -87,6 +86,9 @@ def test_push_dry_run_push_and_reclass_undo(setup, monkeypatch):
     result = _cli("undo", "--db", str(db))  # no token anywhere: a clear error
     assert result.exit_code == 2 and "RECLASS_PLEX_TOKEN" in result.output
     assert "reclass plex undo 2 --token" in result.output
+    result = _cli("undo", "2", "--db", str(db))  # the run named: the same answer
+    assert result.exit_code == 2 and "reclass plex undo 2 --token" in result.output
+    assert lib.plex["sinnerman"].genres == ["Jazz", "Blues"]
     monkeypatch.setenv("RECLASS_PLEX_TOKEN", TOKEN)
     result = _cli("undo", "--db", str(db))
     assert result.exit_code == 0, result.output
@@ -145,38 +147,53 @@ def test_pull_writes_a_training_manifest(setup, tmp_path):
     assert len(dataset.tracks) == len(rows) == 5
 
 
-def _planned_rows(db: Path) -> int:
-    try:
-        conn = sqlite3.connect(db, timeout=5)
-        try:
-            return conn.execute("SELECT COUNT(*) FROM journal WHERE state = 'planned'").fetchone()[
-                0
-            ]
-        finally:
-            conn.close()
-    except sqlite3.Error:
-        return 0
-
-
 def test_push_killed_after_planning_is_repaired_by_the_next_push(setup):
     fake, lib, db = setup
-    env = {**os.environ, "RECLASS_FAULT_DELAY": "30", "RECLASS_PLEX_TOKEN": TOKEN}
-    command = [sys.executable, "-m", "music_reclass.cli.main", "plex", "push",
-               "--url", fake.url, "--db", str(db), "--path-map", PATH_MAP]  # fmt: skip
-    process = subprocess.Popen(command, env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
-        deadline = time.monotonic() + 60
-        while _planned_rows(db) == 0 and time.monotonic() < deadline:
-            assert process.poll() is None, "the push ended before it was killed"
-            time.sleep(0.05)
-        assert _planned_rows(db) == 1
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
-    assert not fake.edits()  # killed after the journal row, before the edit
+    env = {**os.environ, "RECLASS_TEST_KILL_POINT": "planned", "RECLASS_PLEX_TOKEN": TOKEN}
+    command = [*FAULT_RECLASS, "plex", "push", "--url", fake.url, "--db", str(db),
+               "--path-map", PATH_MAP]
+    process = subprocess.run(command, env=env, cwd=REPO, capture_output=True, timeout=120)
+    assert process.returncode == -signal.SIGKILL, process.stderr
+    assert not fake.edits()  # killed after the first journal row, before its edit
+    (run,) = Library(db).runs(kinds=("plex-push",))
+    assert run.status == "running"
+    assert [e.state for e in Library(db).journal_of(run.id)] == ["planned"]
     result = _cli("plex", "push", *_conn_args(fake, db))
     assert result.exit_code == 0, result.output
     assert "repaired: Nina Simone - Sinnerman: interrupted Plex edit not applied" in result.output
     assert "changed 3 item(s)" in result.output
-    assert _planned_rows(db) == 0
+    assert Library(db).run(run.id).status == "interrupted"
+    assert [e.state for e in Library(db).journal_of(run.id)] == ["failed"]
+
+
+def test_config_file_replaces_the_flags(setup, tmp_path, monkeypatch):
+    fake, lib, db = setup
+    config = tmp_path / "config.toml"
+    config.write_text(f'[library]\ndb = "{db}"\n\n[plex]\nurl = "{fake.url}"\n'
+                      f'token = "{TOKEN}"\npath_map = ["{PATH_MAP}"]\nsection = "Music"\n',
+                      encoding="utf-8")
+    monkeypatch.setenv("RECLASS_CONFIG", str(config))
+    result = _cli("plex", "status")
+    assert result.exit_code == 0, result.output
+    assert "matched 5 (4 by path" in result.output and "would change 3 item(s)" in result.output
+    result = _cli("plex", "push")
+    assert result.exit_code == 0, result.output
+    assert lib.plex["sinnerman"].genres == ["Jazz", "Blues"]
+    result = _cli("undo")  # the token from the config file
+    assert result.exit_code == 0, result.output
+    assert lib.plex["sinnerman"].genres == ["Pop"]
+    # a flag still wins over the file
+    result = _cli("plex", "status", "--section", "Podcasts")
+    assert result.exit_code == 2 and "no music library named 'Podcasts'" in result.output
+
+
+def test_pull_as_corrections_then_undo_withdraws_them(setup):
+    fake, lib, db = setup
+    result = _cli("plex", "pull", *_conn_args(fake, db), "--as-corrections")
+    assert result.exit_code == 0, result.output
+    assert "recorded 5 correction(s) from Plex, 0 kept (run 2; withdraw with `reclass undo 2`)" in (
+        result.output)
+    assert {c.source for c in Library(db).corrections()} == {"plex"}
+    result = _cli("undo", "2", "--db", str(db))
+    assert result.exit_code == 0, result.output
+    assert Library(db).corrections() == []
