@@ -96,6 +96,12 @@ def test_push_dry_run_push_and_reclass_undo(setup, monkeypatch):
     assert lib.plex["sinnerman"].genres == ["Pop"] and not lib.plex["sinnerman"].locked
     assert lib.plex["aerodynamic"].genres == ["Hip Hop"]
     assert _cli("undo", "--db", str(db)).output.strip() == "nothing to undo"
+    runs = [json.loads(line)
+            for line in _cli("runs", "--db", str(db), "--json").stdout.splitlines()]
+    assert [(r["kind"], r["status"]) for r in runs] == [
+        ("plex-undo", "done"), ("plex-push", "done"), ("classify", "done")]
+    assert runs[0]["summary"] == {"undone": 3, "refused": 0}
+    assert runs[0]["params"]["server_name"] == "Living Room Server"
 
 
 def test_push_exit_codes_for_failures_and_setup_errors(setup, tmp_path):

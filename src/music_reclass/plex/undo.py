@@ -118,7 +118,8 @@ def undo_push(
         report.undo_run_id = journal.start_act_run(
             conn,
             UNDO_KIND,
-            {"undoes": run_id, "url": session.url, "server": session.machine_identifier},
+            {"undoes": run_id, "url": session.url, "server": session.machine_identifier,
+             "server_name": session.name},
         )
     sent: list[tuple[int, Entry]] = []
     status = "interrupted"
