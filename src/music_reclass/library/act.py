@@ -79,23 +79,27 @@ class ActMixin(LibraryBase):
         into: str | os.PathLike,
         model: str | None = None,
         pattern: str = DEFAULT_PATTERN,
-        copy: bool = False,
+        copy: bool = True,
         dry_run: bool = False,
         min_confidence: float | None = None,
         on_collision: str = "suffix",
+        group: str = "album",
+        companions: bool = True,
         echo: Callable[[str], None] | None = None,
         cancel: Callable[[], bool] | None = None,
     ) -> OrganiseSummary:
-        """Move or copy the analysed files under ``paths`` into genre folders under ``into``.
+        """Copy (or move) the analysed files under ``paths`` into genre folders under ``into``.
 
-        Never overwrites: a taken name gets `` (1)`` (or the file is skipped). Every
-        move is journalled; :meth:`undo` puts the files back.
+        Albums stay together (their majority genre) and cover art, cue sheets and lyrics
+        come along. Never overwrites: a taken name gets `` (1)`` (or the file is skipped).
+        Every move or copy is journalled; :meth:`undo` puts everything back.
         """
         model_id, _ = self.model_id_for(model)  # type: ignore[attr-defined]
         conn = self.connection() if dry_run else self.writable_connection()
         return organise_library(conn, paths, into=into, model_id=model_id, pattern=pattern,
                                 copy=copy, dry_run=dry_run, min_confidence=min_confidence,
-                                on_collision=on_collision, normalise=self._normaliser(model_id),
+                                on_collision=on_collision, group=group, companions=companions,
+                                normalise=self._normaliser(model_id),
                                 echo=echo, cancel=cancel)
 
     def undo(self, run_id: int | None = None, *, dry_run: bool = False) -> UndoReport:
