@@ -203,3 +203,17 @@ def test_pull_as_corrections_then_undo_withdraws_them(setup):
     result = _cli("undo", "2", "--db", str(db))
     assert result.exit_code == 0, result.output
     assert Library(db).corrections() == []
+
+
+def test_decided_genres_follow_the_tag_settings_of_the_config_file(setup, tmp_path, monkeypatch):
+    fake, lib, db = setup
+    config = tmp_path / "config.toml"
+    config.write_text("[tag]\nmin_confidence = 0.8\n", encoding="utf-8")
+    monkeypatch.setenv("RECLASS_CONFIG", str(config))
+    result = _cli("plex", "push", *_conn_args(fake, db), "--dry-run")
+    assert result.exit_code == 0, result.output
+    assert "would change: Nina Simone - Sinnerman: GENRE 'Pop' -> 'Jazz'" in result.output
+    assert "would change 1 item(s)" in result.output
+    result = _cli("plex", "push", *_conn_args(fake, db), "--dry-run", "--min-confidence", "0.5")
+    assert "GENRE 'Pop' -> 'Jazz; Blues'" in result.output
+    assert "would change 3 item(s)" in result.output

@@ -19,7 +19,15 @@ from typing import Any
 import typer
 
 from music_reclass.cli.app import app
-from music_reclass.cli.common import DB_HELP, EXIT_FAILED, EXIT_OK, echo, handled, open_library
+from music_reclass.cli.common import (
+    DB_HELP,
+    EXIT_FAILED,
+    EXIT_OK,
+    echo,
+    handled,
+    open_library,
+    setting,
+)
 from music_reclass.cli.output import CsvWriter, display_path, progress_callback, write_json_line
 
 plex_app = typer.Typer(
@@ -30,8 +38,9 @@ plex_app = typer.Typer(
 app.add_typer(plex_app, name="plex")
 
 LEVEL_HELP = "track (Plex 1.40+) | album | artist: albums/artists get their tracks' majority genre."
-CONFIDENCE_HELP = ("Decided genres: every genre at least this confident (0-1). Default: the "
-                   "model's decision, as `reclass tag` writes it.")
+CONFIDENCE_HELP = ("Decided genres: every genre at least this confident (0-1). Default: as "
+                   "`reclass tag` (the config file's [tag] min_confidence, else the model's "
+                   "decision).")
 
 # Options shared by the commands (typer reads defaults from these objects).
 URL = typer.Option(None, "--url", help="Plex server, e.g. http://192.168.1.10:32400 "
@@ -44,13 +53,22 @@ SECTION = typer.Option(None, "--section", help="Only this music library (default
 DB = typer.Option(None, "--db", help=DB_HELP)
 MODEL = typer.Option(None, "--model", help="Use this model's genres (default: the active one).")
 MIN_CONFIDENCE = typer.Option(None, "--min-confidence", min=0.0, max=1.0, help=CONFIDENCE_HELP)
-TOP_K = typer.Option(3, "--top-k", min=1, help="Decided genres: at most this many per track.")
+TOP_K = typer.Option(None, "--top-k", min=1, help="Decided genres: at most this many per "
+                     "track (default: as `reclass tag`, [tag] top_k or 3).")
 MODE = typer.Option("replace", "--mode", help="replace | merge (add to Plex's genres).")
 
 
 def _connection(url: str | None, token: str | None, path_map: list[str] | None,
                 section: str | None) -> dict[str, Any]:
+    """The connection flags; what is not given the façade takes from env, then config."""
     return {"url": url, "token": token, "path_maps": path_map or None, "section": section}
+
+
+def _decision(model: str | None, min_confidence: float | None, top_k: int | None,
+              ) -> dict[str, Any]:
+    """The genres a push writes: those `reclass tag` would, with the same defaults."""
+    return {"model": model, "min_confidence": setting("tag", "min_confidence", min_confidence),
+            "top_k": setting("tag", "top_k", top_k, 3)}
 
 
 def _progress():  # noqa: ANN202 - a context manager yielding the callback or None
@@ -90,15 +108,15 @@ def status_command(
                                      "1.40+."),
     model: str | None = MODEL,
     min_confidence: float | None = MIN_CONFIDENCE,
-    top_k: int = TOP_K,
+    top_k: int | None = TOP_K,
     verbose: bool = typer.Option(False, "--verbose", "-v", help="One line per matched track."),
     json_output: bool = typer.Option(False, "--json", help="JSON Lines: tracks, changes, totals."),
 ) -> None:
     """Plex's genres against the predictions and decided genres; what a push would change."""
     library = open_library(db)
     with handled(), _progress() as on_progress:
-        report = library.plex_status(**_connection(url, token, path_map, section), model=model,
-                                     min_confidence=min_confidence, top_k=top_k, mode=mode,
+        report = library.plex_status(**_connection(url, token, path_map, section),
+                                     **_decision(model, min_confidence, top_k), mode=mode,
                                      level=level, on_progress=on_progress)
     if json_output:
         _status_json(report)
@@ -164,13 +182,13 @@ def push_command(
                                      "field is locked (hand-edited)."),
     model: str | None = MODEL,
     min_confidence: float | None = MIN_CONFIDENCE,
-    top_k: int = TOP_K,
+    top_k: int | None = TOP_K,
 ) -> None:
     """Write the decided genres to Plex, locked against refreshes (journalled; `reclass undo`)."""
     library = open_library(db)
     with handled(), _progress() as on_progress:
-        report = library.plex_push(**_connection(url, token, path_map, section), model=model,
-                                   min_confidence=min_confidence, top_k=top_k, mode=mode,
+        report = library.plex_push(**_connection(url, token, path_map, section),
+                                   **_decision(model, min_confidence, top_k), mode=mode,
                                    level=level, min_share=min_share, skip_locked=skip_locked,
                                    dry_run=dry_run, on_progress=on_progress)
     lines = [f"Plex: {report.server}", *[f"repaired: {m}" for m in report.repaired],
