@@ -21,6 +21,7 @@ from music_reclass.library.classify import ClassifyMixin, ClassifyRun
 from music_reclass.library.core import CancelToken
 from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMixin, TrainOutcome
 from music_reclass.library.models import ModelSpec
+from music_reclass.library.plex import PlexMixin, PlexPullReport, PulledLabel
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
 from music_reclass.library.review import CorrectionReport, ReviewMixin
 from music_reclass.library.serve import AudioSource, ChangeView, ChartData, FilePage, ServeMixin
@@ -42,12 +43,15 @@ __all__ = [
     "LibraryStats",
     "ModelInfo",
     "ModelSpec",
+    "PlexPullReport",
     "PruneReport",
+    "PulledLabel",
     "TrainOutcome",
 ]
 
 
-class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, ServeMixin):
+class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, ServeMixin,
+              PlexMixin):
     """A music library database and every job on it.
 
     Parameters
@@ -63,11 +67,12 @@ class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, Serv
     Jobs: :meth:`classify`; :meth:`files`, :meth:`iter_files`, :meth:`file`,
     :meth:`runs`, :meth:`stats`, :meth:`models`, :meth:`use_model`; :meth:`tag`,
     :meth:`organise`, :meth:`undo`, :meth:`prune`; :meth:`review_queue`, :meth:`correct`,
-    :meth:`accept`, :meth:`corrections`; :meth:`train`, :meth:`evaluate`,
-    :meth:`compare`, :meth:`analyze`; for browsing front ends :meth:`file_page`,
-    :meth:`review_page`, :meth:`accept_above`, :meth:`file_story`, :meth:`audio_source`,
-    :meth:`charts`, :meth:`library_roots`, :meth:`job_paths`, :meth:`tag_job`,
-    :meth:`organise_job`.
+    :meth:`accept`, :meth:`correct_each`, :meth:`corrections`; :meth:`train`,
+    :meth:`evaluate`, :meth:`compare`, :meth:`analyze`; :meth:`plex_status`,
+    :meth:`plex_push`, :meth:`plex_pull`, :meth:`plex_undo` (a Plex Media Server); for
+    browsing front ends :meth:`file_page`, :meth:`review_page`, :meth:`accept_above`,
+    :meth:`file_story`, :meth:`audio_source`, :meth:`charts`, :meth:`library_roots`,
+    :meth:`job_paths`, :meth:`tag_job`, :meth:`organise_job`.
     """
 
     def __init__(self, db_path=None, *, classifier_factory=None) -> None:  # noqa: ANN001

@@ -107,12 +107,16 @@ class ActMixin(LibraryBase):
 
     def undo(self, run_id: int | None = None, *, dry_run: bool = False) -> UndoReport:
         """Undo a tag or organise run (default: the latest), refusing files changed since;
-        or withdraw the corrections of a correct run."""
+        withdraw the corrections of a correct run; or restore the Plex genres and locks of
+        a plex-push run (the token from the environment or the config file; see
+        :meth:`plex_undo` to pass one)."""
         conn = self.connection() if dry_run else self.writable_connection()
         run = get_run(conn, run_id) if run_id is not None else None
         if run is not None and run.kind == "correct":
             return self._undo_correct_run(run.id, dry_run=dry_run)
-        return undo_run(conn, run_id, dry_run=dry_run)
+        if run is not None and run.kind == "plex-push":
+            return self.plex_undo(run.id, dry_run=dry_run)  # type: ignore[attr-defined]
+        return undo_run(conn, run_id, dry_run=dry_run)  # the latest: plex-push ones included
 
     def _undo_correct_run(self, run_id: int, *, dry_run: bool) -> UndoReport:
         conn = self.connection()
