@@ -50,6 +50,7 @@ from music_reclass.act.settle import (
 from music_reclass.audio.tags import read_tags
 from music_reclass.errors import DatabaseError, ParameterError, ReclassError
 from music_reclass.store.analyses import find_analysis
+from music_reclass.store.corrections import correction_for
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.files import record_moved
 from music_reclass.store.journal import retarget, set_done
@@ -109,7 +110,9 @@ def choose_fields(
     """The pattern fields of one analysed file (see the module docstring)."""
     path = row.path
     tags = read_tags(path)
+    corrected = correction_for(conn, row.content_hash)
     predicted, _why_not = choose_genres(find_analysis(conn, row.content_hash, model_id),
+                                        correction=corrected.labels if corrected else None,
                                         min_confidence=min_confidence, top_k=1,
                                         normalise=normalise)
     if predicted:

@@ -35,6 +35,7 @@ from music_reclass.act.tagwrite import plan_genres, write_genres
 from music_reclass.audio.hashing import content_hash
 from music_reclass.errors import DatabaseError, ParameterError
 from music_reclass.store.analyses import find_analysis
+from music_reclass.store.corrections import correction_for
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.journal import set_done, set_planned_after
 
@@ -190,7 +191,9 @@ def _tag_one(conn: sqlite3.Connection, summary: TagRunSummary, row: AnalysedFile
         summary.skipped.append(FileOutcome(str(path), "changed-since-analysis",
                                            "changed or missing since it was analysed"))
         return
+    corrected = correction_for(conn, row.content_hash)
     genres, why_not = choose_genres(find_analysis(conn, row.content_hash, model_id),
+                                    correction=corrected.labels if corrected else None,
                                     min_confidence=min_confidence, top_k=top_k,
                                     normalise=normalise)
     if not genres:

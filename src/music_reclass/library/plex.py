@@ -123,8 +123,9 @@ class PlexMixin(LibraryBase):
         """Every successfully read file of the library, as the Plex sync matches it.
 
         One query over files, tracks and the model's analyses. ``decided`` holds the
-        genres ``tag`` would write with the same ``min_confidence`` and ``top_k`` (by
-        default the model's decision), ``undecided`` why there are none.
+        genres ``tag`` would write with the same ``min_confidence`` and ``top_k`` (the
+        owner's correction, else by default the model's decision), ``undecided`` why
+        there are none.
         """
         model_id, _ = self.model_id_for(model)  # type: ignore[attr-defined]
         normalise = self._normaliser(model_id)  # type: ignore[attr-defined]
@@ -132,7 +133,8 @@ class PlexMixin(LibraryBase):
         tracks = []
         for view in queries.iter_files(self.connection(), query, check_missing=False):
             chosen, why = choose_genres(_analysis(view, model_id), min_confidence=min_confidence,
-                                        top_k=top_k, normalise=normalise)
+                                        top_k=top_k, normalise=normalise,
+                                        correction=view.correction)
             tracks.append(LibraryTrack(
                 path=view.path, duration=view.duration, title=view.title, artist=view.artist,
                 album=view.album,
