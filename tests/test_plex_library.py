@@ -53,7 +53,7 @@ def test_library_tracks_come_from_one_query_and_the_models_decision(setup):
     conn.set_trace_callback(None)
     assert len(tracks) == len(lib.records) == 8
     # a handful of statements (the active model, then the listing), whatever the size
-    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) <= 4
+    assert sum(s.lstrip().upper().startswith("SELECT") for s in statements) <= 4, statements
     sinnerman = tracks[lib.path("sinnerman")]
     assert sinnerman.decided == ("Soul/R&B",) and sinnerman.predicted[0] == ("jazz", 0.81)
     assert (sinnerman.title, sinnerman.artist, sinnerman.duration) == (

@@ -281,7 +281,7 @@ def _page(conn: sqlite3.Connection, query: FileQuery) -> Iterator[sqlite3.Row]:
     page), then everything about those files only."""
     args: dict[str, Any] = {}
     sql = _sql(query, args, ids_only=True, files_first=_files_first(conn, query),
-               indexed=_indexed_search(conn))
+               indexed=bool(query.search) and _indexed_search(conn))
     args.update(limit=int(query.limit or 0), offset=int(query.offset))
     ids = [int(row[0]) for row in conn.execute(sql + " LIMIT :limit OFFSET :offset", args)]
     if not ids:
@@ -329,7 +329,7 @@ def iter_files(conn: sqlite3.Connection, query: FileQuery,
     if not only_missing and query.limit is not None:
         rows: Iterator[sqlite3.Row] = _page(conn, query)
     else:
-        rows = conn.execute(_sql(query, args, indexed=_indexed_search(conn)), args)
+        rows = conn.execute(_sql(query, args, indexed=bool(query.search) and _indexed_search(conn)), args)
     skipped = 0
     yielded = 0
     for row in rows:
@@ -354,7 +354,7 @@ def count_files(conn: sqlite3.Connection, query: FileQuery) -> int:
         plain = FileQuery(**{**query.__dict__, "limit": None, "offset": 0})
         return sum(1 for _ in iter_files(conn, plain))
     args: dict[str, Any] = {}
-    sql = _sql(query, args, count=True, indexed=_indexed_search(conn))
+    sql = _sql(query, args, count=True, indexed=bool(query.search) and _indexed_search(conn))
     return int(conn.execute(sql, args).fetchone()[0])
 
 
