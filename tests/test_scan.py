@@ -18,6 +18,7 @@ import pytest
 
 from audio_fixtures import write_clip
 from music_reclass.audio.excerpt import AudioInput, ExcerptPolicy
+from music_reclass.audio.hashing import content_hash
 from music_reclass.errors import ModelError, TooShortError
 from music_reclass.pipeline.prediction import Prediction
 from music_reclass.runner import classify as scan
@@ -487,14 +488,15 @@ def test_unexpected_error_in_the_main_process_fails_one_file_not_the_run(
 ):
     tone(tmp_path / "m" / "good.wav", 220.0)
     tone(tmp_path / "m" / "cursed.wav", 330.0)
-    real_lookup = scan.known_file
+    real_lookup = scan.find_analysis
 
-    def lookup(connection, path, stat):
-        if Path(path).name == "cursed.wav":
+    def lookup(connection, content_hash, model_id):
+        if content_hash == cursed_hash:
             raise RuntimeError("database said no")
-        return real_lookup(connection, path, stat)
+        return real_lookup(connection, content_hash, model_id)
 
-    monkeypatch.setattr(scan, "known_file", lookup)
+    cursed_hash = content_hash(tmp_path / "m" / "cursed.wav")
+    monkeypatch.setattr(scan, "find_analysis", lookup)
     summary, by_name, _ = run(tmp_path / "m", conn, jobs=jobs)
     assert by_name["good.wav"].status == "ok"
     cursed = by_name["cursed.wav"]

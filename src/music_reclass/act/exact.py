@@ -27,11 +27,9 @@ from music_reclass.audio.containers import (
     skip_id3v2,
 )
 
-__all__ = ["EXACT_LIMIT", "capture_exact", "payload_span", "rebuild_exact"]
+__all__ = ["EXACT_LIMIT", "capture_exact", "payload_span", "rebuild_exact", "why_not_exact"]
 
 _CHUNK = 1 << 20
-
-#
 
 EXACT_LIMIT = 16 << 20
 """Largest head + tail (bytes) kept for an exact undo; beyond it undo is tag-level."""
@@ -185,6 +183,24 @@ def capture_exact(path: str | os.PathLike) -> dict | None:
         "sha256": file_sha256(path),
         "size": size,
     }
+
+
+def why_not_exact(path: str | os.PathLike) -> str:
+    """Why :func:`capture_exact` keeps nothing for ``path`` (one line, for undo's report)."""
+    path = Path(path)
+    size = path.stat().st_size
+    with path.open("rb") as fh:
+        kind = container_kind(fh.read(64), path)
+    if kind == "ogg":
+        return "this Ogg file's layout (several streams, or a large header) is not kept"
+    span = payload_span(path)
+    if span is None:
+        return "this file's audio is not one contiguous span"
+    non_audio = span[0] + size - span[1]
+    if non_audio > EXACT_LIMIT:
+        return (f"its {non_audio / 2**20:.1f} MiB of non-audio data (cover art...) is over "
+                f"the {EXACT_LIMIT >> 20} MiB kept for a byte-exact undo")
+    return "its original bytes were not kept"
 
 
 def rebuild_exact(current: str | os.PathLike, exact: dict, out: str | os.PathLike) -> bool:

@@ -16,25 +16,33 @@ from __future__ import annotations
 import os
 import sqlite3
 from pathlib import Path
+from typing import Any
 
 from music_reclass.act import safe_write
 from music_reclass.act.tagio import genre_state, genres_of_state
 from music_reclass.audio.hashing import content_hash
-from music_reclass.errors import TagError
+from music_reclass.errors import DatabaseError, TagError
+from music_reclass.process import process_start_time
 from music_reclass.store import files as store_files
 from music_reclass.store import journal as rows
 from music_reclass.store import runs as store_runs
+from music_reclass.store.db import database_file
 
-__all__ = ["ACT_KINDS", "UNDOABLE_KINDS", "plan", "record_retag", "same_inode", "unwrap_state",
-           "start_act_run", "tag_state_matches"]
+__all__ = ["ACT_KINDS", "UNDOABLE_KINDS", "end_act_run", "ended_run", "genres_match", "plan",
+           "record_retag",
+           "same_inode", "start_act_run", "tag_state_matches", "unwrap_state"]
 
-UNDOABLE_KINDS = ("tag", "organise")
-#: The run kinds whose crashed runs repair settles (never a classify run: it has no journal).
+#: The run kinds ``undo`` reverts: tag and organise here; ``plex-push`` through the
+#: handler :mod:`music_reclass.plex` registers (:func:`~music_reclass.act.undo.register_undo_handler`).
+UNDOABLE_KINDS = ("tag", "organise", "plex-push")
+#: The run kinds whose crashed runs repair settles from the files (never a classify run:
+#: it has no journal; nor a Plex run: its rows are settled from the server).
 ACT_KINDS = ("tag", "organise", "undo")
-#: Journal actions: "remove" is undo deleting an organise copy (no new_path).
-ACTIONS = ("tag", "move", "copy", "remove")
 
-
+#: Runs this process ended but whose end the database could not record (full, locked):
+#: (database file, run id) -> (status, summary). Settlement treats them as ended
+#: although our pid lives.
+_ENDED: dict[tuple[str | None, int], tuple[str, dict[str, Any]]] = {}
 
 
 # ----------------------------------------------------------------------------- runs
@@ -43,8 +51,31 @@ ACTIONS = ("tag", "move", "copy", "remove")
 def start_act_run(conn: sqlite3.Connection, kind: str, params: dict) -> int:
     """Start a run, recording our pid and its start time so that repair knows when it died."""
     pid = os.getpid()
-    owner = {"pid": pid, "pid_start": safe_write.process_start_time(pid)}
+    owner = {"pid": pid, "pid_start": process_start_time(pid)}
     return store_runs.start_run(conn, kind, {**params, **owner})
+
+
+def end_act_run(conn: sqlite3.Connection, run_id: int, status: str,
+                summary: dict[str, Any]) -> str | None:
+    """Record the end of a run; None, or why the database could not record it.
+
+    A run whose end cannot be recorded stays ``running`` in the database; this process
+    remembers it as ended, so that the next command here (or anywhere, once this
+    process is gone) settles it.
+    """
+    key = (database_file(conn), run_id)
+    try:
+        store_runs.finish_run(conn, run_id, status, summary)
+    except DatabaseError as exc:
+        _ENDED[key] = (status, summary)
+        return str(exc)
+    _ENDED.pop(key, None)
+    return None
+
+
+def ended_run(conn: sqlite3.Connection, run_id: int) -> tuple[str, dict[str, Any]] | None:
+    """``(status, summary)`` of a run this process ended without recording it, or None."""
+    return _ENDED.get((database_file(conn), run_id))
 
 
 # ----------------------------------------------------------------------------- rows
@@ -103,6 +134,25 @@ def tag_state_matches(path: Path, wanted: dict) -> bool:
     if "scheme" in wanted:
         return current == wanted
     return genres_of_state(current) == wanted.get("genres")
+
+
+def genres_match(path: Path, recorded: dict | None) -> bool:
+    """Are ``path``'s genres those of a journalled state (``{"state": ...}``, a state,
+    or ``{"genres": [...]}``)? Only the genre values count: the owner may have changed
+    anything else since."""
+    if not recorded:
+        return False
+    if "genres" in recorded:
+        wanted = recorded["genres"]
+    else:
+        state = unwrap_state(recorded)
+        if "scheme" not in state:
+            return False
+        wanted = genres_of_state(state)
+    try:
+        return genres_of_state(genre_state(path)) == wanted
+    except TagError:
+        return False
 
 
 def unwrap_state(state: dict) -> dict:

@@ -1,52 +1,39 @@
-"""Organising files into genre folders: ``{genre}/{artist}/{album}/{filename}``.
+"""Organising files into genre folders: move or copy, journalled, never overwriting.
 
-Fields of the pattern
+Where each file goes (the pattern, its fields, sanitising) is in
+:mod:`~music_reclass.act.placement`. Only audio files found under the given paths
+(symlinked folders followed, like classify) that a classify run analysed are organised;
+a file that is itself a symbolic link is not moved (that would break or orphan the
+link): it is reported as skipped.
 
-=============  ==================================================================
-``genre``      the top predicted genre with confidence >= ``min_confidence``;
-               when there is none, the file's first existing genre tag (so an
-               already well-tagged file keeps its place); else "Unknown Genre"
-``artist``     artist tag, else "Unknown Artist"
-``album``      album tag, else "Unknown Album"
-``title``      title tag, else the file name without extension
-``filename``   the original file name (with extension)
-``ext``        the extension without the dot, lower case
-``year``       the first four characters of the date tag, else "0000"
-=============  ==================================================================
-
-The last segment of the pattern names the file: when it has neither
-``{filename}`` nor ``{ext}``, the original extension (``.mp3``...) is appended, so
-``{genre}/{title}`` gives ``Rock/Song.mp3``, never an extension-less ``Rock/Song``.
-
-Only audio files found under the given paths (symlinked folders followed, like
-classify) that a classify run analysed are organised; a file that is itself a
-symbolic link is not moved (that would break or orphan the link): it is
-reported as skipped.
-
-Every field is sanitised into one safe path component: no ``/`` or ``\\``, no
-control characters, none of ``<>:"|?*`` (Windows/SMB), no leading/trailing dots
-or spaces (so never ``.`` or ``..``), Windows device names get a ``_``, and a
-component is cut to 255 bytes of UTF-8 (keeping the extension). The joined
-result must stay inside ``--into``.
-
-Moves and copies go through :func:`music_reclass.act.safe_write.move_file`
+Albums are kept together and cover art, cue sheets and lyrics come along
+(:mod:`~music_reclass.act.companions`). Moves and copies go through :func:`music_reclass.act.safe_write.move_file`
 (never overwrite; collisions get `` (1)``... or are skipped) and are journalled
-like tag writes; ``files.path`` follows a moved file, a copy gets its own row.
+like tag writes; ``files.path`` follows a moved file, a copy gets its own row. A copy
+whose exact bytes are already at the target (or one of its `` (n)`` names) is
+"already in place": ``organise --copy`` run twice copies nothing the second time.
 """
 
 from __future__ import annotations
 
 import os
-import re
 import sqlite3
-import string
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from music_reclass.act import journal, safe_write
+from music_reclass.act.companions import GROUPS, keep_albums_together, plan_companions
 from music_reclass.act.outcome import FileOutcome, failure
 from music_reclass.act.payload import audio_digest, file_sha256
+from music_reclass.act.placement import (
+    DEFAULT_PATTERN,
+    FIELDS,
+    check_into,
+    check_pattern,
+    sanitize_component,
+    target_for,
+)
 from music_reclass.act.selection import (
     AnalysedFile,
     analysed_files,
@@ -54,23 +41,23 @@ from music_reclass.act.selection import (
     require_analysed,
     taxonomy_normaliser,
 )
-from music_reclass.act.settle import repair_interrupted
+from music_reclass.act.settle import (
+    JournalStopped,
+    repair_interrupted,
+    retry_unrecorded,
+    settle_entry,
+)
 from music_reclass.audio.tags import read_tags
-from music_reclass.errors import ParameterError, ReclassError
+from music_reclass.errors import DatabaseError, ParameterError, ReclassError
 from music_reclass.store.analyses import find_analysis
+from music_reclass.store.corrections import correction_for
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.files import record_moved
-from music_reclass.store.journal import retarget, set_done, set_failed
-from music_reclass.store.runs import finish_run
+from music_reclass.store.journal import retarget, set_done
 
-DEFAULT_PATTERN = "{genre}/{artist}/{album}/{filename}"
-FIELDS = ("genre", "artist", "album", "title", "filename", "ext", "year")
-_UNSAFE = re.compile(r'[\x00-\x1f\x7f<>:"/\\|?*]')
-_WINDOWS_DEVICES = {"CON", "PRN", "AUX", "NUL"} | {
-    f"{p}{i}" for p in ("COM", "LPT") for i in range(1, 10)
-}
-_MAX_COMPONENT_BYTES = 255
-
+__all__ = ["DEFAULT_PATTERN", "FIELDS", "OrganiseSummary", "Placement", "check_into",
+           "check_pattern", "choose_fields", "copied_before", "organise_library",
+           "sanitize_component", "target_for"]
 
 @dataclass(frozen=True)
 class Placement:
@@ -83,110 +70,33 @@ class Placement:
 
 @dataclass
 class OrganiseSummary:
-    """What ``reclass organise`` did (or would do, with ``dry_run``)."""
+    """What ``reclass organise`` did (or would do, with ``dry_run``).
+
+    ``placed`` holds every file moved or copied, including the ``unrecorded`` ones
+    (placed, but the journal could not record it; the next command settles them and
+    undo covers them). ``error`` is the database error that stopped the run early.
+    """
 
     run_id: int | None
     placed: list[tuple[Path, Path]] = field(default_factory=list)
+    companions: list[tuple[Path, Path]] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     skipped: list[FileOutcome] = field(default_factory=list)
     failed: list[FileOutcome] = field(default_factory=list)
+    unrecorded: list[FileOutcome] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+    error: str | None = None
     status: str = "done"  # done | failed | cancelled
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.unrecorded and self.error is None
 
-
-def _name_bytes(text: str) -> int:
-    """Length on disk: UTF-8, undecodable bytes of a file name (surrogates) count once."""
-    return len(os.fsencode(text))
-
-
-def _truncate_utf8(text: str, limit: int) -> str:
-    while _name_bytes(text) > limit:
-        text = text[:-1]
-    return text
-
-
-def sanitize_component(value: str | None, *, fallback: str, keep_suffix: bool = False) -> str:
-    """One safe path component from ``value`` (``fallback`` when nothing is left).
-
-    Parameters
-    ----------
-    value : str or None
-        A tag value or file name.
-    fallback : str
-        Used when ``value`` is empty or sanitises to nothing ("Unknown Artist").
-    keep_suffix : bool
-        Truncate before the extension (for file names).
-    """
-    text = _UNSAFE.sub("_", value or "")
-    text = " ".join(text.split())  # collapse whitespace runs; no tabs/newlines
-    text = text.strip(" .")
-    if not text or set(text) <= {"_"}:
-        text = fallback
-    if text.split(".")[0].upper() in _WINDOWS_DEVICES:
-        text = "_" + text
-    if _name_bytes(text) > _MAX_COMPONENT_BYTES:
-        suffix = Path(text).suffix if keep_suffix else ""
-        if _name_bytes(suffix) > 32:
-            suffix = ""
-        stem = text[: len(text) - len(suffix)] if suffix else text
-        text = (
-            _truncate_utf8(stem, _MAX_COMPONENT_BYTES - _name_bytes(suffix)).rstrip(" .")
-            + suffix
-        )
-    return text
-
-
-def _names_file(segment: str) -> bool:
-    """Does a pattern segment carry the file's extension (``{filename}`` or ``{ext}``)?"""
-    names = {name for _, name, _, _ in string.Formatter().parse(segment) if name}
-    return bool(names & {"filename", "ext"})
-
-
-def check_pattern(pattern: str) -> None:
-    """Refuse a pattern with unknown fields, absolute paths or ``..``."""
-    names = [name for _, name, _, _ in string.Formatter().parse(pattern) if name is not None]
-    unknown = sorted(set(names) - set(FIELDS))
-    if unknown:
-        raise ParameterError(f"unknown pattern field(s) {unknown}; known: {list(FIELDS)}")
-    if not names:
-        raise ParameterError("pattern has no fields")
-    literal = "".join(text for text, *_ in string.Formatter().parse(pattern))
-    if pattern.startswith(("/", "\\")) or ".." in literal.replace("\\", "/").split("/"):
-        raise ParameterError("pattern must be a relative path without '..'")
-
-
-def target_for(path: Path, fields: dict, *, into: Path, pattern: str = DEFAULT_PATTERN) -> Path:
-    """The target path of ``path`` (fields already chosen; sanitised here)."""
-    fallbacks = {
-        "genre": "Unknown Genre",
-        "artist": "Unknown Artist",
-        "album": "Unknown Album",
-        "title": path.stem,
-        "filename": path.name,
-        "ext": path.suffix.lstrip(".").lower() or "audio",
-        "year": "0000",
-    }
-    parts = []
-    segments = [segment for segment in pattern.replace("\\", "/").split("/") if segment]
-    for index, segment in enumerate(segments):
-        if index == len(segments) - 1 and not _names_file(segment):
-            # Keep the extension: players and taggers go by it. Doubled braces
-            # escape it from format().
-            segment += path.suffix.replace("{", "{{").replace("}", "}}")
-        values = {
-            key: sanitize_component(
-                fields.get(key), fallback=fallbacks[key], keep_suffix=key == "filename"
-            )
-            for key in FIELDS
-        }
-        parts.append(sanitize_component(segment.format(**values), fallback="_", keep_suffix=True))
-    target = into.joinpath(*parts)
-    if into.resolve() not in target.resolve().parents:
-        raise ParameterError(f"{target} would be outside {into}")
-    return target
+    def counts(self) -> dict[str, int]:
+        return {"placed": len(self.placed), "companions": len(self.companions),
+                "unchanged": len(self.unchanged),
+                "skipped": len(self.skipped), "failed": len(self.failed),
+                "unrecorded": len(self.unrecorded)}
 
 
 def choose_fields(
@@ -200,7 +110,9 @@ def choose_fields(
     """The pattern fields of one analysed file (see the module docstring)."""
     path = row.path
     tags = read_tags(path)
+    corrected = correction_for(conn, row.content_hash)
     predicted, _why_not = choose_genres(find_analysis(conn, row.content_hash, model_id),
+                                        correction=corrected.labels if corrected else None,
                                         min_confidence=min_confidence, top_k=1,
                                         normalise=normalise)
     if predicted:
@@ -227,13 +139,16 @@ def organise_library(
     into: str | os.PathLike,
     model_id: str,
     pattern: str = DEFAULT_PATTERN,
-    copy: bool = False,
+    copy: bool = True,
     dry_run: bool = False,
     min_confidence: float | None = None,
     on_collision: str = "suffix",
+    group: str = "album",
+    companions: bool = True,
     normalise: Callable[[str], str | None] | None = None,
     echo: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> OrganiseSummary:
     """Move (or copy) the analysed files under ``paths`` into ``into`` by ``pattern``.
 
@@ -252,7 +167,7 @@ def organise_library(
         original extension is appended when the last segment has neither
         ``{filename}`` nor ``{ext}``.
     copy : bool
-        Copy instead of move.
+        Copy (default: the originals stay where they are) or move.
     dry_run : bool
         Return (and echo) the placements; change nothing.
     min_confidence : float, optional
@@ -261,6 +176,14 @@ def organise_library(
     on_collision : {"suffix", "skip"}
         A taken target name gets " (1)", " (2)"... or the file is skipped.
         Existing files are never replaced.
+    group : {"album", "track"}
+        ``album``: the tracks of an album share its majority genre (one folder per
+        album); ``track``: each track its own genre.
+    companions : bool
+        Bring cover art, cue sheets, lyrics and notes along (see
+        :mod:`~music_reclass.act.companions`).
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each file (``total``: the analysed files).
     cancel : callable, optional
         Checked before each file; True stops the run (status ``cancelled``).
 
@@ -272,6 +195,9 @@ def organise_library(
         No file under ``paths`` was analysed (no run is started, nothing created).
     """
     check_pattern(pattern)
+    check_into(into)
+    if group not in GROUPS:
+        raise ParameterError(f"--group must be one of {', '.join(GROUPS)}, not {group!r}")
     if on_collision not in safe_write.COLLISION_POLICIES:
         raise ParameterError(f"on_collision must be one of {safe_write.COLLISION_POLICIES}")
     into = Path(into).resolve()  # the DB stores resolved absolute paths
@@ -279,8 +205,9 @@ def organise_library(
     normalise = normalise or taxonomy_normaliser()
     summary = OrganiseSummary(run_id=None)
     if not dry_run:
-        for message in repair_interrupted(conn):
-            echo(f"repaired: {message}")
+        summary.settled = repair_interrupted(conn)
+        for message in summary.settled:
+            echo(f"settled: {message}")
     rows = analysed_files(conn, paths)  # after repair: it may have moved rows
     require_analysed(rows, paths)
     if not dry_run:
@@ -288,50 +215,94 @@ def organise_library(
         summary.run_id = journal.start_act_run(conn, "organise", {
             "paths": [display_path(p) for p in paths], "into": display_path(into),
             "pattern": pattern, "copy": copy, "min_confidence": min_confidence,
-            "model_id": model_id,
+            "model_id": model_id, "group": group,
         })
         safe_write.cleanup_stale_temps({r.path.parent for r in rows})
     taken: set[Path] = set()  # targets chosen in this run (for dry runs and clashes)
-    for row in rows:
+    unrecorded: dict[int, FileOutcome] = {}
+    fields = _all_fields(conn, summary, rows, echo, model_id=model_id,
+                         min_confidence=min_confidence, normalise=normalise)
+    if group == "album":
+        keep_albums_together(fields)
+    done = 0
+    for done, row in enumerate(rows):
+        if on_progress is not None:
+            on_progress(done, len(rows))
         if cancel is not None and cancel():
             summary.status = "cancelled"
             break
         try:
-            _organise_one(conn, summary, row, into=into, pattern=pattern, copy=copy,
-                          dry_run=dry_run, model_id=model_id, min_confidence=min_confidence,
-                          normalise=normalise, on_collision=on_collision, taken=taken,
-                          echo=echo)
+            _organise_one(conn, summary, row, fields.get(row.path), into=into,
+                          pattern=pattern, copy=copy, dry_run=dry_run,
+                          on_collision=on_collision, taken=taken, echo=echo,
+                          unrecorded=unrecorded)
+        except JournalStopped as stop:
+            summary.error = str(stop)
+            break
+        except DatabaseError as exc:  # nothing was changed: the journal cannot take more
+            summary.failed.append(failure(row.path, exc))
+            summary.error = str(exc)
+            break
         except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    else:
+        done = len(rows)  # every file went through (no cancel, no stop)
+    if on_progress is not None:
+        on_progress(done if rows else 0, len(rows))
+    if companions and summary.status != "cancelled" and summary.error is None:
+        _bring_companions(conn, summary, into=into, copy=copy, dry_run=dry_run, taken=taken,
+                          echo=echo, unrecorded=unrecorded)
+    summary.unrecorded = retry_unrecorded(conn, unrecorded, "organise")
     if summary.status != "cancelled" and not summary.ok:
         summary.status = "failed"
     if summary.run_id is not None:
-        finish_run(conn, summary.run_id, summary.status, {
-            "placed": len(summary.placed), "unchanged": len(summary.unchanged),
-            "skipped": len(summary.skipped), "failed": len(summary.failed)})
+        error = journal.end_act_run(conn, summary.run_id, summary.status, summary.counts())
+        summary.error = summary.error or error
     return summary
 
 
-def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: AnalysedFile, *,
-                  into: Path, pattern: str, copy: bool, dry_run: bool, model_id: str,
-                  min_confidence: float | None, normalise: Callable[[str], str | None],
-                  on_collision: str, taken: set[Path], echo: Callable[[str], None]) -> None:
+def _all_fields(conn: sqlite3.Connection, summary: OrganiseSummary,
+                rows: Sequence[AnalysedFile], echo: Callable[[str], None],
+                **how: object) -> dict[Path, dict]:
+    """The pattern fields of every file still there; a file whose fields fail is a failure."""
+    fields: dict[Path, dict] = {}
+    for row in rows:
+        if not row.path.is_file():
+            continue
+        try:
+            fields[row.path] = choose_fields(conn, row, **how)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
+            outcome = failure(row.path, exc)
+            summary.failed.append(outcome)
+            echo(f"failed: {outcome}")
+    return fields
+
+
+def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: AnalysedFile,
+                  fields: dict | None, *, into: Path, pattern: str, copy: bool, dry_run: bool,
+                  on_collision: str, taken: set[Path], echo: Callable[[str], None],
+                  unrecorded: dict[int, FileOutcome]) -> None:
     src = row.path
     shown = display_path(src)
     if row.given.is_symlink():  # moving the link's target would orphan the link
         summary.skipped.append(FileOutcome(str(row.given), "symlink",
                                            f"symbolic link (not moved; organise {shown})"))
         return
-    if not src.is_file():
-        summary.skipped.append(FileOutcome(str(src), "missing", "missing"))
-        return
-    fields = choose_fields(conn, row, model_id=model_id, min_confidence=min_confidence,
-                           normalise=normalise)
+    if fields is None:
+        if not src.is_file():
+            summary.skipped.append(FileOutcome(str(src), "missing", "missing"))
+        return  # its fields failed: already reported
     wanted = target_for(src, fields, into=into, pattern=pattern)
     if wanted == src or (wanted.exists() and src.exists() and wanted.samefile(src)):
         summary.unchanged.append(src)
+        return
+    if copy and (done := copied_before(src, wanted)) is not None:
+        # the same bytes already copied there (an earlier `organise --copy`): never again
+        # as "x (1).ext"
+        summary.unchanged.append(src)
+        echo(f"{shown}: already in place as {display_path(done)}")
         return
     target = _free(wanted, taken, on_collision=on_collision)
     if target is None:
@@ -340,10 +311,27 @@ def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: Analy
         return
     taken.add(target)
     if not dry_run:
-        _place(conn, summary, src, target, copy=copy, into=into)
+        target = _place(conn, summary, src, target, copy=copy, into=into,
+                        unrecorded=unrecorded)
     else:
         summary.placed.append((src, target))
     echo(f"{shown} -> {display_path(target)}")
+
+
+def copied_before(src: Path, wanted: Path, *, limit: int = 1000) -> Path | None:
+    """``wanted`` or the first of its `` (n)`` names holding exactly the bytes of ``src``
+    (a copy made by an earlier run, or by hand), else None."""
+    size, sha = src.stat().st_size, None
+    for n in range(limit):
+        candidate = wanted if n == 0 else safe_write.with_suffix_number(wanted, n)
+        if not os.path.lexists(candidate):
+            return None
+        if candidate.is_file() and not candidate.is_symlink() \
+                and candidate.stat().st_size == size:
+            sha = sha or file_sha256(src)
+            if file_sha256(candidate) == sha:
+                return candidate
+    return None
 
 
 def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
@@ -359,8 +347,40 @@ def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
         candidate = safe_write.with_suffix_number(wanted, n)
 
 
+def _bring_companions(conn: sqlite3.Connection, summary: OrganiseSummary, *, into: Path,
+                      copy: bool, dry_run: bool, taken: set[Path],
+                      echo: Callable[[str], None], unrecorded: dict[int, FileOutcome]) -> None:
+    """Place the companions of the folders whose tracks were placed (journalled too)."""
+    for move in plan_companions(summary.placed, copy=copy):
+        shown = display_path(move.source)
+        try:
+            if (done := copied_before(move.source, move.target)) is not None:
+                echo(f"{shown}: already in place as {display_path(done)}")
+                continue
+            target = _free(move.target, taken, on_collision="suffix")
+            taken.add(target)
+            if not dry_run:
+                target = _place(conn, summary, move.source, target, copy=move.copy, into=into,
+                                unrecorded=unrecorded, audio=False)
+            summary.companions.append((move.source, target))
+            echo(f"{shown} -> {display_path(target)} ({'copy' if move.copy else 'move'})")
+        except JournalStopped as stop:
+            summary.error = str(stop)
+            return
+        except Exception as exc:  # noqa: BLE001 - a companion never stops the run
+            outcome = failure(move.source, exc)
+            summary.failed.append(outcome)
+            echo(f"failed: {outcome}")
+
+
 def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target: Path, *,
-           copy: bool, into: Path) -> None:
+           copy: bool, into: Path, unrecorded: dict[int, FileOutcome],
+           audio: bool = True) -> Path:
+    """Move or copy ``src`` to ``target`` (journalled); returns where it went.
+
+    ``audio`` False: a companion file (no audio digest; not in ``summary.placed``).
+    """
+    placed = summary.placed if audio else []
     same_device = safe_write.same_device(src, into)
     sha = file_sha256(src)
     entry = journal.plan(
@@ -374,25 +394,48 @@ def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target
             "sha256": sha,
             "root": str(into),
         },
-        digest=audio_digest(src),
+        digest=audio_digest(src) if audio else None,
     )
+    try:
+        target = _move_retargeting(conn, entry, src, target, copy=copy)
+    except BaseException as exc:
+        # the file may be half-moved: settle from what is on disk (completes a move
+        # whose target is in place, so a file is never stranded)
+        settled = settle_entry(conn, entry, "organise", reason=f"{type(exc).__name__}: {exc}")
+        if settled.verdict not in ("unrecorded", "done") or not isinstance(exc, Exception):
+            raise
+        if settled.verdict == "done" or settled.changed:
+            placed.append((src, target))
+        if settled.verdict == "unrecorded":
+            unrecorded[entry] = FileOutcome(str(src), "unrecorded", settled.message)
+            raise JournalStopped(str(exc)) from exc
+        return target
+    try:
+        with transaction(conn):
+            record_moved(conn, src, target, copy=copy, run_id=summary.run_id)
+            set_done(conn, entry)
+    except DatabaseError as exc:
+        placed.append((src, target))
+        unrecorded[entry] = FileOutcome(str(src), exc.code,
+                                        f"{'copied' if copy else 'moved'} to "
+                                        f"{display_path(target)}, but the journal could not "
+                                        "record it")
+        raise JournalStopped(str(exc)) from exc
+    safe_write.fault_point("done")
+    placed.append((src, target))
+    return target
+
+
+def _move_retargeting(conn: sqlite3.Connection, entry: int, src: Path, target: Path, *,
+                      copy: bool) -> Path:
+    """:func:`safe_write.move_file`; a target name taken meanwhile gets the next free one."""
     for _attempt in range(3):
         try:
             safe_write.move_file(src, target, copy=copy)
-            break
+            return target
         except FileExistsError:
             # Someone took the name between our check and the link: pick the next
             # free one and re-journal (the planned row names the target).
             target = _free(target, {target}, on_collision="suffix")
             retarget(conn, entry, target)
-        except Exception as exc:
-            set_failed(conn, entry, f"{type(exc).__name__}: {exc}")
-            raise
-    else:
-        set_failed(conn, entry, "target names kept being taken")
-        raise ReclassError(f"{display_path(src)}: could not find a free target name")
-    with transaction(conn):
-        record_moved(conn, src, target, copy=copy, run_id=summary.run_id)
-        set_done(conn, entry)
-    safe_write.fault_point("done")
-    summary.placed.append((src, target))
+    raise ReclassError(f"{display_path(src)}: could not find a free target name")

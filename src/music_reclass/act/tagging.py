@@ -13,10 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from music_reclass.act import journal, safe_write
-from music_reclass.act.exact import capture_exact
+from music_reclass.act.exact import capture_exact, why_not_exact
 from music_reclass.act.iff import IFF_FORMATS, iff_layout
 from music_reclass.act.outcome import FileOutcome, failure
-from music_reclass.act.payload import audio_digest
+from music_reclass.act.payload import audio_digest, file_sha256
 from music_reclass.act.selection import (
     AnalysedFile,
     analysed_files,
@@ -24,31 +24,51 @@ from music_reclass.act.selection import (
     require_analysed,
     taxonomy_normaliser,
 )
-from music_reclass.act.settle import repair_interrupted
-from music_reclass.act.tagio import TagChange, merge_genres
+from music_reclass.act.settle import (
+    JournalStopped,
+    repair_interrupted,
+    retry_unrecorded,
+    settle_entry,
+)
+from music_reclass.act.tagio import TagChange, genre_state, genres_of_state, merge_genres
 from music_reclass.act.tagwrite import plan_genres, write_genres
 from music_reclass.audio.hashing import content_hash
-from music_reclass.errors import ParameterError
+from music_reclass.errors import DatabaseError, ParameterError
 from music_reclass.store.analyses import find_analysis
+from music_reclass.store.corrections import correction_for
 from music_reclass.store.db import display_path, transaction
-from music_reclass.store.journal import set_done, set_failed
-from music_reclass.store.runs import finish_run
+from music_reclass.store.journal import set_done, set_planned_after
 
 
 @dataclass
 class TagRunSummary:
-    """What ``reclass tag`` did (or would do, with ``dry_run``)."""
+    """What ``reclass tag`` did (or would do, with ``dry_run``).
+
+    ``changes`` holds every file changed, including the ``unrecorded`` ones: changed,
+    but the journal could not record it (the database was full, locked...); the next
+    command settles them (see :mod:`~music_reclass.act.settle`) and undo covers them.
+    ``error`` is the database error that stopped the run early, if any; ``settled`` the
+    earlier unrecorded changes this run settled first.
+    """
 
     run_id: int | None
     changes: list[TagChange] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     skipped: list[FileOutcome] = field(default_factory=list)
     failed: list[FileOutcome] = field(default_factory=list)
+    unrecorded: list[FileOutcome] = field(default_factory=list)
+    settled: list[str] = field(default_factory=list)
+    error: str | None = None
     status: str = "done"  # done | failed | cancelled
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.unrecorded and self.error is None
+
+    def counts(self) -> dict[str, int]:
+        return {"changed": len(self.changes), "unchanged": len(self.unchanged),
+                "skipped": len(self.skipped), "failed": len(self.failed),
+                "unrecorded": len(self.unrecorded)}
 
 
 def tag_library(
@@ -63,6 +83,7 @@ def tag_library(
     normalise: Callable[[str], str | None] | None = None,
     echo: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> TagRunSummary:
     """Write the genres of one model's analyses into the files under ``paths``.
 
@@ -91,9 +112,15 @@ def tag_library(
         Genre name normaliser (default: :func:`taxonomy_normaliser`).
     echo : callable, optional
         Called with one line per change or problem.
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each file (``total``: the analysed files).
     cancel : callable, optional
         Checked before each file; when it returns True the run stops (status
         ``cancelled``), the files done so far stay done and journalled.
+
+    A database error (full, locked beyond the busy timeout, I/O) stops the run: the
+    files changed so far stay changed and journalled; a change the journal could not
+    mark done is reported in ``unrecorded`` and settled by the next command.
     """
     if min_confidence is not None and not 0.0 <= min_confidence <= 1.0:
         raise ParameterError(f"--min-confidence must be between 0 and 1, not {min_confidence}")
@@ -104,8 +131,9 @@ def tag_library(
     normalise = normalise or taxonomy_normaliser()
     summary = TagRunSummary(run_id=None)
     if not dry_run:
-        for message in repair_interrupted(conn):
-            echo(f"repaired: {message}")
+        summary.settled = repair_interrupted(conn)
+        for message in summary.settled:
+            echo(f"settled: {message}")
     rows = analysed_files(conn, paths)  # after repair: it may have moved rows
     require_analysed(rows, paths)
     if not dry_run:
@@ -114,30 +142,46 @@ def tag_library(
             "paths": [display_path(p) for p in paths], "min_confidence": min_confidence,
             "top_k": top_k, "mode": mode, "model_id": model_id,
         })
-    for row in rows:
+    unrecorded: dict[int, FileOutcome] = {}
+    done = 0
+    for done, row in enumerate(rows):
+        if on_progress is not None:
+            on_progress(done, len(rows))
         if cancel is not None and cancel():
             summary.status = "cancelled"
             break
         try:
             _tag_one(conn, summary, row, model_id=model_id, min_confidence=min_confidence,
-                     top_k=top_k, mode=mode, dry_run=dry_run, normalise=normalise, echo=echo)
+                     top_k=top_k, mode=mode, dry_run=dry_run, normalise=normalise, echo=echo,
+                     unrecorded=unrecorded)
+        except JournalStopped as stop:
+            summary.error = str(stop)
+            break
+        except DatabaseError as exc:  # nothing was changed: the journal cannot take more
+            summary.failed.append(failure(row.path, exc))
+            summary.error = str(exc)
+            break
         except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    else:
+        done = len(rows)  # every file went through (no cancel, no stop)
+    if on_progress is not None:
+        on_progress(done if rows else 0, len(rows))
+    summary.unrecorded = retry_unrecorded(conn, unrecorded, "tag")
     if summary.status != "cancelled" and not summary.ok:
         summary.status = "failed"
     if summary.run_id is not None:
-        finish_run(conn, summary.run_id, summary.status, {
-            "changed": len(summary.changes), "unchanged": len(summary.unchanged),
-            "skipped": len(summary.skipped), "failed": len(summary.failed)})
+        error = journal.end_act_run(conn, summary.run_id, summary.status, summary.counts())
+        summary.error = summary.error or error
     return summary
 
 
 def _tag_one(conn: sqlite3.Connection, summary: TagRunSummary, row: AnalysedFile, *,
              model_id: str, min_confidence: float | None, top_k: int | None, mode: str,
              dry_run: bool, normalise: Callable[[str], str | None],
-             echo: Callable[[str], None]) -> None:
+             echo: Callable[[str], None], unrecorded: dict[int, FileOutcome]) -> None:
     path = row.path
     if (
         not path.is_file()
@@ -147,7 +191,9 @@ def _tag_one(conn: sqlite3.Connection, summary: TagRunSummary, row: AnalysedFile
         summary.skipped.append(FileOutcome(str(path), "changed-since-analysis",
                                            "changed or missing since it was analysed"))
         return
+    corrected = correction_for(conn, row.content_hash)
     genres, why_not = choose_genres(find_analysis(conn, row.content_hash, model_id),
+                                    correction=corrected.labels if corrected else None,
                                     min_confidence=min_confidence, top_k=top_k,
                                     normalise=normalise)
     if not genres:
@@ -166,20 +212,49 @@ def _tag_one(conn: sqlite3.Connection, summary: TagRunSummary, row: AnalysedFile
         summary.changes.append(change)
         echo(change.describe())
         return
+    exact = capture_exact(path)
     entry = journal.plan(
         conn, summary.run_id, action="tag", path=path,
-        before={"state": before, "exact": capture_exact(path)},
+        before={"state": before, "exact": exact, "sha256": file_sha256(path),
+                **({} if exact else {"exact_why": why_not_exact(path)})},
         after={"genres": wanted}, digest=audio_digest(path),
     )
+
+    def prepare(tmp: Path) -> None:  # the journal knows the exact result before it exists
+        set_planned_after(conn, entry, {"genres": wanted, "sha256": file_sha256(tmp)})
+
     try:
-        change = write_genres(path, names, mode=mode, expected_before=before)
-    except Exception as exc:
-        set_failed(conn, entry, f"{type(exc).__name__}: {exc}")
-        raise  # KeyboardInterrupt is not caught: settlement decides that row next time
-    with transaction(conn):
-        journal.record_retag(conn, path, old_hash=row.content_hash, run_id=summary.run_id,
-                             genres=change.after_genres)
-        set_done(conn, entry, after=change.after)
+        change = write_genres(path, names, mode=mode, expected_before=before, prepare=prepare)
+    except BaseException as exc:
+        # the file may or may not have changed before the error: decide from the file
+        # (KeyboardInterrupt too: settled now rather than by the next command)
+        settled = settle_entry(conn, entry, "tag", reason=f"{type(exc).__name__}: {exc}")
+        if settled.verdict not in ("unrecorded", "done") or not isinstance(exc, Exception):
+            raise
+        if settled.verdict == "done" or settled.changed:
+            # the error came after the replace (e.g. syncing the folder): the change is
+            # made (and journalled, unless the database failed too)
+            state = genre_state(path)
+            change = TagChange(path, before, state, current, genres_of_state(state))
+            summary.changes.append(change)
+            echo(f"{change.describe()} (then: {type(exc).__name__}: {exc})")
+        if settled.verdict == "unrecorded":
+            unrecorded[entry] = FileOutcome(str(path), "unrecorded", settled.message)
+            raise JournalStopped(str(exc)) from exc
+        return
+    sha = file_sha256(path)
+    try:
+        with transaction(conn):
+            journal.record_retag(conn, path, old_hash=row.content_hash, run_id=summary.run_id,
+                                 genres=change.after_genres)
+            set_done(conn, entry, after={"state": change.after, "sha256": sha,
+                                         "genres": change.after_genres})
+    except DatabaseError as exc:
+        summary.changes.append(change)
+        unrecorded[entry] = FileOutcome(str(path), exc.code,
+                                        "changed, but the journal could not record it")
+        echo(change.describe())
+        raise JournalStopped(str(exc)) from exc
     safe_write.fault_point("done")
     summary.changes.append(change)
     echo(change.describe())

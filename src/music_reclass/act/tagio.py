@@ -32,6 +32,7 @@ Every write goes through :func:`music_reclass.act.safe_write.modify_file`
 from __future__ import annotations
 
 import base64
+import hashlib
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from music_reclass.errors import ParameterError
 from music_reclass.store.db import display_path
 
 __all__ = ["ID3V23_SEPARATOR", "MODES", "TagChange", "genre_state",
-           "genres_of_state", "merge_genres"]
+           "genres_of_state", "merge_genres", "other_metadata", "writable_id3_version"]
 
 ID3V23_SEPARATOR = "; "
 MODES = ("replace", "append", "fill")
@@ -151,6 +152,48 @@ def genres_of_state(state: dict) -> list[str]:
     if state["scheme"] == "vorbis":
         return split_values([v for k, v in state["comments"] if k.lower() == "genre"])
     return split_values(state.get("gen") or [])
+
+
+def writable_id3_version(version: int) -> int:
+    """The ID3v2 version a write keeps: 3 or 4 as found; ID3v2.2 (read-only in mutagen and
+    most players' legacy) is written as ID3v2.3, its closest successor."""
+    return 4 if version >= 4 else 3
+
+
+def other_metadata(path: str | os.PathLike) -> str:
+    """A digest of every tag value of ``path`` EXCEPT its genres (and the ID3v1 genre byte).
+
+    Equal before and after a genre-only restore proves that the restore kept everything
+    the owner changed since (titles, cover art, comments...).
+
+    Raises
+    ------
+    TagError
+        The format is unsupported or its tags are unreadable.
+    """
+    path = Path(path)
+    audio, scheme, fmt = open_tags(path)
+    parts: list[str] = [scheme]
+    tags = audio.tags
+    if scheme == "id3":
+        if fmt == "mp3":
+            try:
+                tags = ID3(str(path), load_v1=False)
+            except ID3NoHeaderError:
+                tags = None
+            raw = id3v1_raw(path)
+            parts.append(repr(base64.b64decode(raw)[:127]) if raw else "no-v1")
+        if tags is not None:
+            parts += sorted(f"{key}={frame!r}" for key, frame in tags.items()
+                            if not key.startswith("TCON"))
+    elif scheme == "vorbis":
+        parts += [f"{k}={v}" for k, v in (tags or []) if k.lower() != "genre"]
+        parts += [f"picture:{pic.type}:{pic.mime}:{hashlib.sha256(pic.data).hexdigest()}"
+                  for pic in getattr(audio, "pictures", [])]
+    elif tags is not None:
+        parts += sorted(f"{key}={value!r}" for key, value in tags.items()
+                        if key not in ("\xa9gen", "gnre"))
+    return hashlib.sha256("\n".join(parts).encode("utf-8", "surrogateescape")).hexdigest()
 
 
 def merge_genres(current: Sequence[str], new: Sequence[str], *, mode: str) -> list[str]:

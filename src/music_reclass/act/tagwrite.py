@@ -11,7 +11,7 @@ from __future__ import annotations
 import base64
 import functools
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import mutagen
@@ -27,11 +27,13 @@ from music_reclass.act.tagio import (
     id3v1_raw,
     merge_genres,
     open_tags,
+    other_metadata,
+    writable_id3_version,
 )
 from music_reclass.errors import TagError
 from music_reclass.store.db import display_path
 
-__all__ = ["plan_genres", "restore_genre_state", "write_genres"]
+__all__ = ["plan_genres", "restore_genre_state", "restore_genres_only", "write_genres"]
 
 
 def _mutagen_errors_as_tag_errors(write):
@@ -55,7 +57,7 @@ def _set_genres_in_place(path: Path, genres: list[str]) -> None:
         if fmt == "mp3":
             try:
                 tags = ID3(str(path))
-                version = tags.version[1] if tags.version[0] == 2 else 4
+                version = writable_id3_version(tags.version[1]) if tags.version[0] == 2 else 4
             except ID3NoHeaderError:
                 tags, version = ID3(), 4
             tags.delall("TCON")
@@ -68,7 +70,7 @@ def _set_genres_in_place(path: Path, genres: list[str]) -> None:
             audio.add_tags()
             version = 4
         else:
-            version = audio.tags.version[1]
+            version = writable_id3_version(audio.tags.version[1])
         audio.tags.delall("TCON")
         if genres:
             audio.tags.add(TCON(encoding=3, text=list(genres)))
@@ -110,7 +112,8 @@ def _restore_in_place(path: Path, state: dict) -> None:
                 except ID3NoHeaderError:
                     tags = ID3()
                 _restore_tcon(tags, v2)
-                tags.save(str(path), v1=1, v2_version=v2["version"], v23_sep=ID3V23_SEPARATOR)
+                tags.save(str(path), v1=1, v2_version=writable_id3_version(v2["version"]),
+                          v23_sep=ID3V23_SEPARATOR)
             _restore_id3v1(path, state["v1"])
             return
         if audio.tags is None and v2 is not None:
@@ -121,7 +124,8 @@ def _restore_in_place(path: Path, state: dict) -> None:
             if v2 is None:
                 audio.delete()
             else:
-                audio.save(v2_version=v2["version"], v23_sep=ID3V23_SEPARATOR)
+                audio.save(v2_version=writable_id3_version(v2["version"]),
+                           v23_sep=ID3V23_SEPARATOR)
         return
     if scheme == "vorbis":
         if not state["present"] and fmt == "flac":
@@ -183,6 +187,7 @@ def write_genres(
     mode: str = "replace",
     dry_run: bool = False,
     expected_before: dict | None = None,
+    prepare: Callable[[Path], None] | None = None,
 ) -> TagChange:
     """Write genre tags to ``path`` safely (copy, modify, verify, atomic replace).
 
@@ -199,6 +204,9 @@ def write_genres(
     expected_before : dict, optional
         The :func:`genre_state` the caller planned (and journalled) the change
         from. When the file's tags differ from it now, nothing is written.
+    prepare : callable, optional
+        Called with the finished, verified copy just before it replaces the file (see
+        :func:`~music_reclass.act.safe_write.modify_file`).
 
     Returns
     -------
@@ -237,12 +245,13 @@ def write_genres(
             raise TagError(f"{display_path(path)}: tags changed since planning; not written")
         _set_genres_in_place(tmp, wanted)
 
-    safe_write.modify_file(path, modify, verify=verify)
+    safe_write.modify_file(path, modify, verify=verify, prepare=prepare)
     after = genre_state(path)
     return TagChange(path, before, after, current, genres_of_state(after))
 
 
-def restore_genre_state(path: str | os.PathLike, state: dict) -> None:
+def restore_genre_state(path: str | os.PathLike, state: dict, *,
+                        prepare: Callable[[Path], None] | None = None) -> None:
     """Put ``state`` (from :func:`genre_state`) back into ``path`` exactly.
 
     Raises
@@ -255,8 +264,108 @@ def restore_genre_state(path: str | os.PathLike, state: dict) -> None:
 
     def verify(tmp: Path) -> None:
         got = genre_state(tmp)
-        if got != state:
+        if _comparable(got) != _comparable(state):
             raise TagError(f"{path}: restored tags differ from the journal ({got!r} != {state!r})")
 
-    safe_write.modify_file(path, lambda tmp: _restore_in_place(tmp, state), verify=verify)
+    safe_write.modify_file(path, lambda tmp: _restore_in_place(tmp, state), verify=verify,
+                           prepare=prepare)
+
+
+def _comparable(state: dict) -> dict:
+    """A state with an ID3v2.2 version read as 2.3 (the version a write gives it)."""
+    v2 = state.get("v2") if state.get("scheme") == "id3" else None
+    if v2 and v2.get("version", 4) < 3:
+        return {**state, "v2": {**v2, "version": 3}}
+    return state
+
+
+def restore_genres_only(path: str | os.PathLike, before: dict, *,
+                        prepare: Callable[[Path], None] | None = None) -> None:
+    """Put back the genres of ``before`` (a :func:`genre_state`) and nothing else.
+
+    Every other tag value of the file as it is now (a title edited, cover art added
+    since the genre write) is kept: verified on the copy before it replaces the file.
+
+    Raises
+    ------
+    TagError
+        The genres could not be restored alone (the original is then untouched).
+    """
+    path = Path(path)
+    kept = other_metadata(path)
+    wanted = genres_of_state(before)
+
+    def verify(tmp: Path) -> None:
+        if genres_of_state(genre_state(tmp)) != wanted:
+            raise TagError(f"{display_path(path)}: restored genres differ from the journal")
+        if other_metadata(tmp) != kept:
+            raise TagError(f"{display_path(path)}: restoring the genre alone would change "
+                           "other tags; not restored")
+
+    safe_write.modify_file(path, lambda tmp: _restore_genres_in_place(tmp, before),
+                           verify=verify, prepare=prepare)
+
+
+@_mutagen_errors_as_tag_errors
+def _restore_genres_in_place(path: Path, before: dict) -> None:
+    """The genre fields of ``before`` into ``path`` (a temp copy); the rest as it is."""
+    audio, scheme, fmt = open_tags(path)
+    if scheme != before["scheme"]:
+        raise TagError(f"{path}: tag scheme is {scheme}, the journal recorded {before['scheme']}")
+    if scheme == "id3":
+        tcon = (before.get("v2") or {}).get("tcon")
+        tags = audio.tags
+        if fmt == "mp3":
+            try:
+                tags = ID3(str(path))
+            except ID3NoHeaderError:
+                tags = None
+        if tags is not None:
+            tags.delall("TCON")
+            if tcon is not None:
+                tags.add(TCON(encoding=tcon["encoding"], text=list(tcon["text"])))
+            version = writable_id3_version(tags.version[1])
+            if fmt == "mp3":
+                v1_now = id3v1_raw(path)
+                # v1=0 drops the ID3v1 tag: it is put back as it is now, but its genre byte
+                tags.save(str(path), v1=0, v2_version=version, v23_sep=ID3V23_SEPARATOR)
+                _put_id3v1(path, v1_now, before.get("v1"))
+            else:
+                with trailer_set_aside(path, fmt):
+                    audio.save(v2_version=version, v23_sep=ID3V23_SEPARATOR)
+        return
+    if scheme == "vorbis":
+        if audio.tags is None:
+            audio.add_tags()
+        current = list(audio.tags)
+        first = next((i for i, (k, _) in enumerate(current) if k.lower() == "genre"),
+                     len(current))
+        old = [(k, v) for k, v in before["comments"] if k.lower() == "genre"]
+        kept = [(k, v) for k, v in current if k.lower() != "genre"]
+        at = sum(1 for k, _ in current[:first] if k.lower() != "genre")
+        audio.tags.clear()
+        audio.tags.extend(kept[:at] + old + kept[at:])
+        audio.save()
+        return
+    if audio.tags is None:
+        audio.add_tags()
+    audio.tags.pop("gnre", None)
+    if before.get("gen") is None:
+        audio.tags.pop("\xa9gen", None)
+    else:
+        audio.tags["\xa9gen"] = list(before["gen"])
+    audio.save()
+
+
+def _put_id3v1(path: Path, now_b64: str | None, before_b64: str | None) -> None:
+    """Append the ID3v1 tag ``now_b64`` (the file's, as it was) with the genre byte of
+    ``before_b64`` (the journalled one) when both exist: everything else in it is the
+    owner's."""
+    if now_b64 is None:
+        return
+    raw = bytearray(base64.b64decode(now_b64))
+    if before_b64:
+        raw[127] = base64.b64decode(before_b64)[127]
+    with path.open("ab") as fh:
+        fh.write(bytes(raw))
 

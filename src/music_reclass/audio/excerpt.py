@@ -148,6 +148,12 @@ class Excerpt:
         Sample rate of ``waveform``.
     whole : bool
         True if the track was read whole (from the start), False if it is segments.
+    decoded_duration : float or None
+        The track's length as decoded, in seconds, when a read reached the end of its
+        audio stream (the whole track read, or a segment cut short by the end); None
+        when every read stopped before the end. Unlike ``info.duration`` (the header's
+        word) it cannot be forged: a header claiming 432 hours for 7 s of audio is
+        caught here.
     """
 
     waveform: np.ndarray
@@ -155,6 +161,7 @@ class Excerpt:
     segments: tuple[tuple[float, float], ...]
     sr: int
     whole: bool = True
+    decoded_duration: float | None = None
 
     @property
     def analysed_seconds(self) -> float:
@@ -246,29 +253,39 @@ def load_excerpt(path: str | os.PathLike, audio_input: AudioInput) -> Excerpt:
         raise ParameterError("this model reads audio files itself: it takes no excerpt")
     with open_audio(path) as reader:
         try:
-            waveform, segments, whole = _read_excerpt(reader, sr, policy)
+            waveform, segments, whole, decoded = _read_excerpt(reader, sr, policy)
         except AudioError:
             raise
         except Exception as exc:  # noqa: BLE001 - never a raw decoder exception
             raise CorruptAudioError(f"cannot decode audio: {type(exc).__name__}") from exc
         info = reader.info
     _check_usable(waveform, sr, policy)
-    return Excerpt(waveform=waveform, info=info, segments=tuple(segments), sr=sr, whole=whole)
+    return Excerpt(waveform=waveform, info=info, segments=tuple(segments), sr=sr, whole=whole,
+                   decoded_duration=decoded)
+
+
+def _ended(samples: int, sr: int, asked: float) -> bool:
+    """Did a read of ``asked`` seconds return less: the stream ended (a sample of slack
+    for resampling rounding)?"""
+    return samples < int(asked * sr) - 1
 
 
 def _read_excerpt(reader: AudioReader, sr: int, policy: ExcerptPolicy
-                  ) -> tuple[np.ndarray, list[tuple[float, float]], bool]:
+                  ) -> tuple[np.ndarray, list[tuple[float, float]], bool, float | None]:
     duration = reader.info.duration
     if not math.isfinite(duration) or duration <= policy.max_seconds:
         # whole track; the read is bounded anyway, in case the length was an estimate
         # (ADTS AAC, MP3 without a Xing header) or unknown
         limit = policy.max_analysed_seconds + _WHOLE_TRACK_GRACE_S
         waveform = reader.read(sr, offset=0.0, duration=limit)
-        return waveform, [(0.0, len(waveform) / sr)], True
+        decoded = len(waveform) / sr if _ended(len(waveform), sr, limit) else None
+        return waveform, [(0.0, len(waveform) / sr)], True, decoded
     patch = policy.patch_samples(sr)
-    pieces, segments = [], []
+    pieces, segments, decoded = [], [], None
     for start, length in plan_segments(duration, policy=policy):
         piece = reader.read(sr, offset=start, duration=length + _SEGMENT_SLACK_S)
+        if decoded is None and len(piece) and _ended(len(piece), sr, length + _SEGMENT_SLACK_S):
+            decoded = start + len(piece) / sr  # the stream ended inside this segment
         wanted = int(round(length / policy.patch_seconds)) * patch
         usable = min(wanted, len(piece) // patch * patch)  # short: past a truncated end
         if usable:
@@ -276,10 +293,13 @@ def _read_excerpt(reader: AudioReader, sr: int, policy: ExcerptPolicy
             segments.append((start, usable / sr))
     if not pieces:
         # the header promised more than the file holds (truncated, or an MP3 length
-        # estimate): analyse what decodes from the start, within the same bound
-        waveform = reader.read(sr, offset=0.0, duration=policy.max_analysed_seconds)
-        return waveform, [(0.0, len(waveform) / sr)], True
-    return np.concatenate(pieces), segments, False
+        # estimate, or a forged header): analyse what decodes from the start, within
+        # the same bound
+        bound = policy.max_analysed_seconds
+        waveform = reader.read(sr, offset=0.0, duration=bound)
+        decoded = len(waveform) / sr if _ended(len(waveform), sr, bound) else None
+        return waveform, [(0.0, len(waveform) / sr)], True, decoded
+    return np.concatenate(pieces), segments, False, decoded
 
 
 def _check_usable(waveform: np.ndarray, sr: int, policy: ExcerptPolicy) -> None:

@@ -28,6 +28,7 @@ from music_reclass.cli.common import (
     fail,
     handled,
     open_library,
+    setting,
 )
 from music_reclass.cli.output import (
     CsvWriter,
@@ -147,6 +148,12 @@ def classify_command(
     quiet: bool = typer.Option(False, "--quiet", "-q",
                                help="No per-file lines, no progress bar: the summary and "
                                     "the failures only."),
+    dask: str | None = typer.Option(
+        None, "--dask",
+        help="Run on a Dask cluster: local:N (N worker processes here) or a scheduler "
+             "address (tcp://host:8786). Workers must see the files (shared filesystem)."),
+    dask_path_map: list[str] = typer.Option(
+        [], "--dask-path-map", help="LOCAL=REMOTE: how Dask workers name this machine's paths."),
     batch_size: int = typer.Option(1, "--batch-size", min=1, hidden=True,
                                    help="Files per worker task."),
 ) -> None:
@@ -154,6 +161,10 @@ def classify_command(
     if json_output and csv_output:
         raise fail("--json and --csv are exclusive")
     library = open_library(db)
+    jobs = setting("classify", "jobs", jobs)
+    dask = setting("classify", "dask", dask)
+    if model is None:
+        taxonomy = setting("classify", "taxonomy", taxonomy)
     machine = json_output or csv_output
     csv_writer = CsvWriter(_csv_header(top_k)) if csv_output else None
     show_progress = not quiet and sys.stderr.isatty()
@@ -183,12 +194,13 @@ def classify_command(
             if bar is not None:
                 bar.update(task, completed=done, total=total)
 
-        if not library.exists and not quiet:
+        if not library.exists and not library.path.is_dir() and not quiet:
             stderr_console().print(f"creating the library database {library.path}",
                                    markup=False)
         run = library.classify(paths, model=model, taxonomy=taxonomy, jobs=jobs,
                                batch_size=batch_size, force=force, keep_results=False,
-                               on_result=on_result, on_progress=on_progress)
+                               on_result=on_result, on_progress=on_progress, dask=dask,
+                               dask_path_map=dask_path_map)
         if bar is not None:
             bar.update(task, completed=bar.tasks[0].total or 0)
     if broken_pipe:

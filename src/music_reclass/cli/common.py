@@ -39,10 +39,32 @@ classifier_factory: Callable[[Any], Any] | None = None
 
 
 def open_library(db: Path | None) -> Any:
-    """The :class:`~music_reclass.Library` of ``--db`` (or the configured default)."""
+    """The :class:`~music_reclass.Library` of ``--db``, else ``RECLASS_DB``, else the config
+    file's ``[library] db``, else the data folder's ``library.sqlite``."""
     from music_reclass.library import Library
 
+    if db is None and not os.environ.get("RECLASS_DB"):
+        configured = setting("library", "db")
+        db = Path(configured) if configured else None
     return Library(db, classifier_factory=classifier_factory)
+
+
+def config() -> Any:
+    """The configuration file (a bad file is a usage error). Read at each use: a few
+    small reads per command, and tests point RECLASS_CONFIG elsewhere each time."""
+    from music_reclass.config import load_config
+
+    try:
+        return load_config()
+    except ReclassError as exc:
+        raise fail(str(exc)) from exc
+
+
+def setting(section: str, key: str, given: Any = None, default: Any = None) -> Any:
+    """A flag's value: as given, else the config file's, else ``default``."""
+    if given is not None:
+        return given
+    return config().get(section, key, default)
 
 
 def echo(line: str, *, err: bool = False) -> None:
@@ -77,14 +99,16 @@ def handled() -> Iterator[None]:
         raise fail(str(exc)) from exc
     except RecursionError as exc:
         raise fail("input nested too deeply to read") from exc
+    except sqlite3.Error as exc:  # a read outside a transaction: locked, I/O error...
+        from music_reclass.store.db import database_error
+
+        raise fail(str(database_error(exc))) from exc
     except KeyboardInterrupt:
         echo("interrupted", err=True)
         raise typer.Exit(EXIT_INTERRUPTED) from None
     except OSError as exc:
         where = f": {exc.filename}" if getattr(exc, "filename", None) else ""
         raise fail(f"{exc.strerror or exc}{where}") from exc
-    except sqlite3.Error as exc:  # a database error no layer named: still one line
-        raise fail(f"library database error: {exc}") from exc
 
 
 def stdout_is_terminal() -> bool:

@@ -52,6 +52,8 @@ def train_command(
     jobs: int | None = typer.Option(None, "--jobs", min=0, help="Feature-extraction processes."),
     no_cache: bool = typer.Option(False, "--no-cache", help="Do not use the feature cache."),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    dask: str | None = typer.Option(
+        None, "--dask", help="Extract features on a Dask cluster: local:N or tcp://host:8786."),
 ) -> None:
     """Train a genre model on a dataset; write the model, its sidecar and a report folder.
 
@@ -67,7 +69,7 @@ def train_command(
         outcome = library.train(_dataset(dataset), out=out, features=features, model=model,
                                 split=split, seed=seed, fma_features=fma_features,
                                 fma_subset=fma_subset, jobs=jobs, cache=not no_cache,
-                                on_progress=on_progress, on_info=_info)
+                                on_progress=on_progress, on_info=_info, dask=dask)
     for note in outcome.notes:
         _info(f"note: {note}")
     if outcome.features_stored:

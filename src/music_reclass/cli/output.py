@@ -179,6 +179,8 @@ def fit(text: str, width: int) -> str:
 
 def display_path(path: str) -> str:
     """``path`` on one line: control characters escaped, undecodable bytes as ``\\xNN``."""
+    if path.isprintable() and path.isascii():  # nearly every name: one C-level check
+        return path
     shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return "".join(
         char if char.isprintable() or char == " " else char.encode("unicode_escape").decode()

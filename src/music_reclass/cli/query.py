@@ -78,7 +78,8 @@ def list_command(
         for under in (paths or [None]):
             query = FileQuery(model_id=model_id, under=None if under is None else str(under),
                               genre=genre, status="missing" if missing_only else status,
-                              min_confidence=min_confidence, search=search, limit=limit)
+                              min_confidence=min_confidence, search=search, limit=limit,
+                              with_tags=json_output)
             views.append(library.iter_files(query))
         if json_output:
             for stream in views:
@@ -107,14 +108,18 @@ def _print_rows(views, top_k: int) -> int:  # noqa: ANN001 - streams of FileView
     genre_width = min(40, max(18, width // 3))
     status_width = 12
     path_width = max(20, width - genre_width - status_width - 2)
-    count = 0
+    count, lines = 0, []
     for stream in views:
         for view in stream:
             genres = format_genres(view.genres, top_k=top_k) or (
                 "tags: " + ", ".join(view.genre_tags) if view.genre_tags else "")
-            write_text(f"{fit(display_path(view.path), path_width):<{path_width}} "
-                       f"{genres[:genre_width]:<{genre_width}} {_status_text(view)}\n")
+            lines.append(f"{fit(display_path(view.path), path_width):<{path_width}} "
+                         f"{genres[:genre_width]:<{genre_width}} {_status_text(view)}\n")
             count += 1
+            if len(lines) >= 500:  # written in chunks: one write per line is slow at 100k
+                write_text("".join(lines))
+                lines = []
+    write_text("".join(lines))
     return count
 
 
@@ -202,7 +207,7 @@ def runs_command(
         table.add_column(column, overflow="fold")
     for run in runs:
         params = run.params
-        what = params.get("model") or ""
+        what = params.get("model") or params.get("server_name") or ""  # a Plex run: its server
         if params.get("paths"):
             what += (" " if what else "") + ", ".join(
                 display_path(os.path.basename(str(p)) or str(p)) for p in params["paths"][:2])

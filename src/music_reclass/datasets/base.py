@@ -303,7 +303,7 @@ class Dataset:
         elif kind == "artist":
             groups = [artist_group(t) for t in tracks]
         else:
-            raise ParameterError(f"unknown split kind {kind!r}; use 'official', 'random' or 'artist'")
+            raise ParameterError(f"unknown split {kind!r}; use --split official, artist or random")
         assignment = grouped_stratified_assignment(
             [t.label for t in tracks], groups,
             fractions={"train": 1.0 - test_size - valid_size, "valid": valid_size, "test": test_size},
@@ -316,7 +316,7 @@ class Dataset:
         tracks = self.labelled
         if not any(t.split for t in tracks):
             raise ParameterError(
-                f"{self.name} has no official split; use kind='random' or kind='artist'")
+                f"{self.name} has no official split; use --split artist (or --split random)")
         return {name: [t for t in tracks if t.split == name] for name in SPLITS}
 
     def excluded_from_official(self) -> list[Track]:

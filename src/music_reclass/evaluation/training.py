@@ -87,6 +87,7 @@ def dataset_features(
     cache: bool = True,
     progress: Callable[[int, int], None] | bool | None = None,
     stored: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = None,
+    dask_client: Any = None,
 ) -> FeatureSet:
     """Features of every labelled track of a dataset.
 
@@ -110,6 +111,8 @@ def dataset_features(
         ``stored(paths) -> {path: feature vector}``: features already known for some
         paths (the library's stored vectors, see ``Library.train``); only the rest is
         extracted.
+    dask_client : distributed.Client, optional
+        Extract on this Dask cluster instead of local processes.
     """
     from music_reclass.features import extract_many, get_extractor
 
@@ -129,7 +132,7 @@ def dataset_features(
     paths = [os.fspath(t.path) for t in tracks]
     known = stored(paths) if stored is not None else {}
     result = extract_many([p for p in paths if p not in known], extractor, n_jobs=n_jobs,
-                          cache=cache, on_progress=progress or None)
+                          cache=cache, on_progress=progress or None, dask_client=dask_client)
     seconds = time.perf_counter() - start
     rows = dict(zip(result.ok_paths, np.asarray(result.X, dtype=np.float32), strict=True))
     rows.update({p: np.asarray(v, dtype=np.float32) for p, v in known.items()})

@@ -29,16 +29,22 @@ from music_reclass.library.curate import (
 from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMixin, TrainOutcome
 from music_reclass.library.models import ModelSpec
 from music_reclass.library.personal import LearnReport
+from music_reclass.library.plex import PlexMixin, PlexPullReport, PulledLabel
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
 from music_reclass.library.review import CorrectionReport, ReviewMixin
+from music_reclass.library.serve import AudioSource, ChangeView, ChartData, FilePage, ServeMixin
 from music_reclass.store.queries import FileQuery, FileView
 
 __all__ = [
+    "AudioSource",
     "CancelToken",
+    "ChangeView",
+    "ChartData",
     "ClassifyRun",
     "CorrectionReport",
     "CompareOutcome",
     "EvaluateOutcome",
+    "FilePage",
     "FileQuery",
     "FileView",
     "Inconsistency",
@@ -48,14 +54,17 @@ __all__ = [
     "LibraryStats",
     "ModelInfo",
     "ModelSpec",
+    "PlexPullReport",
     "PruneReport",
+    "PulledLabel",
     "SuggestReport",
     "Suggestion",
     "TrainOutcome",
 ]
 
 
-class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, CurateMixin):
+class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, CurateMixin,
+              ServeMixin, PlexMixin):
     """A music library database and every job on it.
 
     Parameters
@@ -71,9 +80,13 @@ class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, Cura
     Jobs: :meth:`classify`; :meth:`files`, :meth:`iter_files`, :meth:`file`,
     :meth:`runs`, :meth:`stats`, :meth:`models`, :meth:`use_model`; :meth:`tag`,
     :meth:`organise`, :meth:`undo`, :meth:`prune`; :meth:`review_queue`, :meth:`correct`,
-    :meth:`accept`, :meth:`corrections`; :meth:`train`, :meth:`evaluate`,
-    :meth:`compare`, :meth:`analyze`; :meth:`learn` (the owner's genres),
-    :meth:`suggest`, :meth:`inconsistencies`.
+    :meth:`accept`, :meth:`correct_each`, :meth:`corrections`; :meth:`train`,
+    :meth:`evaluate`, :meth:`compare`, :meth:`analyze`; :meth:`learn` (the owner's genres),
+    :meth:`suggest`, :meth:`inconsistencies`; :meth:`plex_status`,
+    :meth:`plex_push`, :meth:`plex_pull`, :meth:`plex_undo` (a Plex Media Server); for
+    browsing front ends :meth:`file_page`, :meth:`review_page`, :meth:`accept_above`,
+    :meth:`file_story`, :meth:`audio_source`, :meth:`charts`, :meth:`library_roots`,
+    :meth:`job_paths`, :meth:`tag_job`, :meth:`organise_job`.
     """
 
     def __init__(self, db_path=None, *, classifier_factory=None) -> None:  # noqa: ANN001

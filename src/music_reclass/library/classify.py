@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from music_reclass.audio.discover import count_files
 from music_reclass.errors import ParameterError
 from music_reclass.library.core import LibraryBase
 from music_reclass.library.models import (
@@ -17,7 +18,7 @@ from music_reclass.library.models import (
     parse_spec,
     register,
 )
-from music_reclass.runner.classify import classify_paths, count_files
+from music_reclass.runner.classify import classify_paths
 from music_reclass.runner.pool import make_pool
 from music_reclass.runner.results import FileResult, RunSummary
 from music_reclass.store import models as store_models
@@ -85,6 +86,8 @@ class ClassifyMixin(LibraryBase):
         on_progress: Callable[[int, int], None] | None = None,
         on_ignored: Callable[[Any], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        dask: str | None = None,
+        dask_path_map: Sequence[str] = (),
         pool: Any = None,
     ) -> ClassifyRun:
         """Classify every audio file under ``paths`` and record the results (blocks).
@@ -120,8 +123,14 @@ class ClassifyMixin(LibraryBase):
             Called with each non-audio file passed over (cover art, playlists...).
         cancel : callable, optional
             Polled between files (e.g. a :class:`CancelToken`): True stops the run.
+        dask : str, optional
+            Run the work on a Dask cluster: ``local:N`` (a local cluster of N worker
+            processes) or a scheduler address (``tcp://host:8786``). The workers read
+            the files by path: see :mod:`music_reclass.runner.dask`.
+        dask_path_map : sequence of str
+            ``LOCAL=REMOTE`` prefixes: how Dask workers name this machine's paths.
         pool : Pool, optional
-            Where the work runs (default: local worker processes; a Dask pool).
+            Where the work runs, when neither local processes nor ``dask`` fit.
 
         Returns
         -------
@@ -174,12 +183,17 @@ class ClassifyMixin(LibraryBase):
                 on_ignored(candidate)
             progressed()
 
+        if pool is None and dask is not None:
+            from music_reclass.runner.dask import DaskPool, parse_path_map
+
+            pool = DaskPool(classifier, dask, path_map=parse_path_map(dask_path_map))
+        elif pool is None:
+            pool = make_pool(classifier, jobs=jobs, batch_size=batch_size)
         outcome.summary = classify_paths(
-            paths, conn=conn, classifier=classifier,
-            pool=pool if pool is not None else make_pool(classifier, jobs=jobs,
-                                                         batch_size=batch_size),
-            force=force, on_result=result, on_ignored=ignored, cancel=cancel,
-            params={"model": spec.name, "taxonomy": spec.taxonomy, "file": spec.file},
+            paths, conn=conn, classifier=classifier, pool=pool, force=force, on_result=result,
+            on_ignored=ignored, cancel=cancel,
+            params={"model": spec.name, "taxonomy": spec.taxonomy, "file": spec.file,
+                    "dask": dask},
         )
         return outcome
 

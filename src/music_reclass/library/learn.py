@@ -130,13 +130,21 @@ class LearnMixin(LibraryBase):
 
     def dataset_features(self, data: Any, features: str, *, jobs: int | None = None,
                          cache: bool = True, use_library: bool = True,
-                         on_progress: Callable[[int, int], None] | None = None) -> Any:
-        """Features of a dataset's labelled tracks, stored vectors first."""
+                         on_progress: Callable[[int, int], None] | None = None,
+                         dask: str | None = None) -> Any:
+        """Features of a dataset's labelled tracks, stored vectors first; the rest on local
+        processes or, with ``dask`` (``local:N`` or a scheduler address), a Dask cluster."""
         from music_reclass.evaluation.training import dataset_features
 
         stored = self.stored_features(features) if use_library else None
-        return dataset_features(data, features, n_jobs=jobs, cache=cache,
-                                progress=on_progress, stored=stored)
+        if dask is None:
+            return dataset_features(data, features, n_jobs=jobs, cache=cache,
+                                    progress=on_progress, stored=stored)
+        from music_reclass.runner.dask import DaskClient
+
+        with DaskClient(dask) as cluster:
+            return dataset_features(data, features, cache=cache, progress=on_progress,
+                                    stored=stored, dask_client=cluster.client)
 
     # -- jobs
 
@@ -156,6 +164,7 @@ class LearnMixin(LibraryBase):
         use_library: bool = True,
         on_progress: Callable[[int, int], None] | None = None,
         on_info: Callable[[str], None] | None = None,
+        dask: str | None = None,
     ) -> TrainOutcome:
         """Train a head on a dataset; write the model, its sidecar and a report folder.
 
@@ -180,7 +189,8 @@ class LearnMixin(LibraryBase):
         info(f"{data.name}: {len(data.labelled)} labelled tracks, {len(data.classes)} classes; "
              f"split {kind} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
         feats = self.dataset_features(data, features, jobs=jobs, cache=cache,
-                                      use_library=use_library, on_progress=on_progress)
+                                      use_library=use_library, on_progress=on_progress,
+                                      dask=dask)
         result = train_model(data, feats, model, parts=parts, split=split, split_kind=kind,
                              notes=notes, seed=seed, name=out.stem,
                              dataset_path=str(Path(dataset[1]).resolve()))

@@ -3,15 +3,18 @@
 The calling process walks the folders and owns the database; the pool's workers hash,
 decode and classify (:mod:`music_reclass.runner.worker`). For each audio file:
 
-1. size, mtime and inode match its stored row: its content hash is known without
-   reading a byte; otherwise a worker hashes it (a renamed, copied or changed file);
+1. size, mtime and inode match its stored row (the rows under the given folders are
+   read in one query when the run starts): its content hash is known without reading
+   a byte, not even to sniff its format; otherwise a worker hashes it (a renamed,
+   copied or changed file);
 2. the content already has this model's analysis: the file is answered from the
    database (``cached``); the content has stored vectors of the model's embedding
    space (another taxonomy of the default model, a head trained on musicnn
    embeddings): the model answers from them here, without the audio (``from_vectors``);
 3. otherwise a worker decodes the excerpt the model asks for and classifies it.
 
-Each file's outcome is committed in one transaction, so a run killed at any instant
+Each file's outcome is committed in one transaction (an unchanged file answered from
+the database only gets its "last seen" mark, in batches), so a run killed at any instant
 resumes from what was committed: resumption comes from the database, not from a
 checkpoint. A bounded number of tasks is in flight and per-file results are streamed
 to ``on_result`` and never kept, so memory stays flat whatever the library's size.
@@ -19,21 +22,24 @@ to ``on_result`` and never kept, so memory stays flat whatever the library's siz
 
 from __future__ import annotations
 
+import contextlib
 import os
 import resource
 import sqlite3
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import FIRST_COMPLETED, Future, wait
-from pathlib import Path
 from typing import Any
 
-from music_reclass.audio.discover import Candidate, iter_candidates
+from music_reclass.audio.discover import Candidate, count_files, error_code_of, iter_candidates
+from music_reclass.runner.coordination import claim_batch, resume_deferred
+from music_reclass.runner.known import KnownFiles
 from music_reclass.runner.pool import Pool
 from music_reclass.runner.results import FileResult, RunSummary
 from music_reclass.runner.worker import Analysed, AnalyseJob, Hashed, one_line
 from music_reclass.store.analyses import AnalysisRecord, AnalysisRow, find_analysis
-from music_reclass.store.files import StoredOutcome, known_file, record_file, track_duration
+from music_reclass.store.claims import release_claim
+from music_reclass.store.files import StoredOutcome, record_file, touch_files, track_duration
 from music_reclass.store.runs import finish_run, start_run
 from music_reclass.store.vectors import get_vectors
 
@@ -46,32 +52,12 @@ CONTENT_ERROR_CODES = frozenset({"corrupt", "too-short", "silent", "unsupported"
 
 #: Files hashed per worker task (hashing is quick: batches keep the queues short).
 HASH_BATCH = 8
+#: Unchanged files marked as seen per transaction.
+TOUCH_BATCH = 1000
 
 
 class _Cancelled(Exception):
     """The caller's cancel check said stop."""
-
-
-def count_files(paths: Iterable[str | os.PathLike]) -> int:
-    """Number of files under ``paths`` (cheap: no content is read); for progress ETAs."""
-    total = 0
-    for given in paths:
-        given = Path(given)
-        if given.is_dir():
-            for _root, _dirs, files in os.walk(given, followlinks=False):
-                total += len(files)
-        else:
-            total += 1
-    return total
-
-
-def _error_code_of(candidate: Candidate) -> str:
-    reason = candidate.reason or ""
-    if reason.startswith("not audio"):
-        return "unsupported"
-    if reason == "empty file":
-        return "corrupt"
-    return "unreadable"
 
 
 class _Run:
@@ -91,12 +77,17 @@ class _Run:
         self.on_result = on_result
         self.cancel = cancel
         self.seen_paths: set[str] = set()
+        #: the library's rows under the run's paths: what a rescan checks files against
+        self.known = KnownFiles()
+        self.touched: list[str] = []
         #: content hash -> path of its first file analysed in this run (done or in flight)
         self.contents: dict[str, str] = {}
         #: content hash -> files waiting for that content's analysis in flight
         self.waiting: dict[str, list[Hashed]] = {}
         self.to_hash: list[str] = []
         self.to_analyse: list[AnalyseJob] = []
+        #: jobs whose content another live run is analysing (see runner.coordination)
+        self.deferred: list[AnalyseJob] = []
         self.pending: set[Future] = set()
         self.stages = dict.fromkeys(("hash", "decode", "inference", "db"), 0.0)
         self.worker_cpu = 0.0
@@ -138,28 +129,28 @@ class _Run:
 
     def error_candidate(self, candidate: Candidate) -> None:
         path = os.path.abspath(candidate.path)
-        code = _error_code_of(candidate)
+        code = error_code_of(candidate)
         reason = candidate.reason or code
         self.record(StoredOutcome(path, "error", error_code=code, error=reason))
         self.emit(FileResult(path, "error", self.model_id, error=reason, error_code=code))
 
     def audio_candidate(self, candidate: Candidate) -> None:
         """Answer what the database knows; queue a hash for the rest."""
-        path = str(Path(candidate.path).resolve())
+        path = self.known.real_path(candidate.path, candidate.is_link)
         if path in self.seen_paths:
             self.emit(FileResult(path, "skipped", self.model_id, duplicate_of=path))
             return
         self.seen_paths.add(path)
         try:
-            info = os.stat(path)
+            info = candidate.stat or os.stat(path)
         except OSError as exc:
             self.unreadable(path, one_line(exc.strerror or exc))
             return
-        known = known_file(self.conn, path, info)
-        if known is None:
+        row = self.known.unchanged(path, info)
+        if row is None:
             self.to_hash.append(path)
             return
-        self.resolve(Hashed(path, known, info.st_size, info.st_mtime_ns, info.st_ino))
+        self.resolve(Hashed(path, row.content_hash, info.st_size, info.st_mtime_ns, info.st_ino))
 
     def unreadable(self, path: str, reason: str) -> None:
         self.record(StoredOutcome(path, "error", error_code="unreadable", error=reason))
@@ -193,9 +184,24 @@ class _Run:
 
     def stored(self, item: Hashed, analysis: AnalysisRow, *, cached: bool) -> None:
         status = "ok" if analysis.status == "ok" else "error"
-        self.record(self.outcome(item, status, error_code=analysis.error_code,
-                                 error=analysis.error))
+        row = self.known.get(item.path)
+        if (row is not None and row.content_hash == item.content_hash and row.status == status
+                and row.size == item.size and row.mtime_ns == item.mtime_ns):
+            self.touch(item.path)  # nothing changed: no per-file write
+        else:
+            self.record(self.outcome(item, status, error_code=analysis.error_code,
+                                     error=analysis.error))
         self.emit(self.result_of(item.path, analysis, item.content_hash, cached=cached))
+
+    def touch(self, path: str | None = None) -> None:
+        """Queue ``path`` as seen; write the queue when full (or when ``path`` is None)."""
+        if path is not None:
+            self.touched.append(path)
+        if self.touched and (path is None or len(self.touched) >= TOUCH_BATCH):
+            start = time.perf_counter()
+            touch_files(self.conn, self.touched, self.summary.run_id)
+            self.stages["db"] += time.perf_counter() - start
+            self.touched = []
 
     def from_vectors(self, item: Hashed) -> bool:
         """Answer from the content's stored vectors, when the model can (no audio)."""
@@ -255,10 +261,11 @@ class _Run:
         if item.error_code is not None:
             for failing in (hashed, *others):  # the same bytes fail the same way
                 self.failed(failing, item)
-            return
-        self.succeeded(hashed, item)
-        for other in others:
-            self.duplicate(other)
+        else:
+            self.succeeded(hashed, item)
+            for other in others:
+                self.duplicate(other)
+        release_claim(self.conn, job.content_hash, self.model_id, self.summary.run_id)
 
     def failed(self, item: Hashed, analysed: Analysed) -> None:
         code = analysed.error_code or "error"
@@ -304,7 +311,9 @@ class _Run:
         size = self.pool.batch_size
         while self.to_analyse and (final or len(self.to_analyse) >= size):
             batch, self.to_analyse = self.to_analyse[:size], self.to_analyse[size:]
-            self.submit(self.pool.submit_analyse(batch))
+            batch = claim_batch(self, batch)  # another live run's contents wait
+            if batch:
+                self.submit(self.pool.submit_analyse(batch))
 
     def check_cancel(self) -> None:
         if self.cancel is not None and self.cancel():
@@ -381,6 +390,7 @@ def classify_paths(
     summary = RunSummary(run_id=run_id, model_id=model_id)
     run = _Run(conn, classifier, pool, summary, force=force, on_result=on_result, cancel=cancel)
     try:
+        run.known.load(conn, paths)
         _drive(run, paths, on_ignored)
         summary.status = "done"
     except _Cancelled:
@@ -394,6 +404,8 @@ def classify_paths(
         pool.shutdown()
         if conn.in_transaction:  # interrupted between BEGIN and its try block
             conn.execute("ROLLBACK")
+        with contextlib.suppress(Exception):  # the marks are a courtesy, never a failure
+            run.touch()
         summary.elapsed = time.perf_counter() - started
         summary.stages = dict(run.stages)
         summary.cpu = _cpu(cpu_before, summary.elapsed, run)
@@ -408,7 +420,7 @@ def classify_paths(
 
 def _drive(run: _Run, paths: Sequence[str | os.PathLike],
            on_ignored: Callable[[Candidate], None] | None) -> None:
-    for candidate in iter_candidates(paths):
+    for candidate in iter_candidates(paths, known=run.known.known_audio):
         run.check_cancel()
         if candidate.kind == "ignored":
             run.summary.ignored += 1
@@ -419,10 +431,12 @@ def _drive(run: _Run, paths: Sequence[str | os.PathLike],
         _one_file_safely(run, candidate.path, lambda c=candidate, h=handle: h(c))
         run.flush()
         run.harvest(block=False)
-    while run.to_hash or run.to_analyse or run.pending:
+    while run.to_hash or run.to_analyse or run.pending or run.deferred:
         run.check_cancel()
         run.flush(final=True)
         run.harvest(block=True)
+        if run.deferred and not (run.to_hash or run.to_analyse or run.pending):
+            resume_deferred(run)
 
 
 def _one_file_safely(run: _Run, path: str | os.PathLike, handle: Callable[[], Any]) -> Any:

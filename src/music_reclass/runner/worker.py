@@ -230,7 +230,8 @@ def _predict_excerpts(results: list[Analysed], classifier: Any) -> None:
 
         def decode(result: Analysed = result) -> None:
             excerpt = load_excerpt(result.job.path, classifier.input)
-            result.track = _track(excerpt.info, result.job.path)
+            result.track = _track(excerpt.info, result.job.path,
+                                  decoded_duration=excerpt.decoded_duration)
             decoded.append((result, np.ascontiguousarray(excerpt.waveform, dtype=np.float32)))
 
         _guard(result, decode)
@@ -264,10 +265,12 @@ def _predict(result: Analysed, predict: Callable[[], Any]) -> None:
         result.inference_seconds = time.perf_counter() - start
 
 
-def _track(info: Any, path: str) -> dict[str, Any]:
+def _track(info: Any, path: str, *, decoded_duration: float | None = None) -> dict[str, Any]:
+    """The ``tracks`` columns of a file; its duration as decoded where a read reached the
+    end of the audio (a header may lie: 432 hours claimed for 7 s), else the header's."""
     from music_reclass.audio.tags import read_tags
 
-    duration = float(info.duration)
+    duration = float(decoded_duration if decoded_duration is not None else info.duration)
     tags = read_tags(path)
     return {
         "duration": duration if np.isfinite(duration) else None,

@@ -6,6 +6,11 @@ crash (Ctrl-C, kill -9, power loss) leaves it consistent, and a journal row writ
 before a file is changed survives a power cut that the changed file survives too.
 Every logical change is one transaction.
 
+Errors: every SQLite error met while writing (a full disk, a write lock held by another
+program beyond the busy timeout, an I/O error) leaves :func:`transaction` as a one-line
+:class:`~music_reclass.errors.DatabaseError` (see :func:`database_error`), with the
+transaction rolled back.
+
 Paths: SQLite text is UTF-8, but a POSIX file name is any bytes. :func:`path_to_db`
 stores a path that is valid UTF-8 as text and any other as its raw bytes (a BLOB in
 the same column); :func:`path_from_db` turns either back into ``str`` (with
@@ -17,6 +22,7 @@ Schema versions live in ``PRAGMA user_version``; the migrations are in
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 from collections.abc import Iterator
@@ -25,6 +31,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
 
+from music_reclass import faults
 from music_reclass.errors import DatabaseError, MissingDatabaseError
 from music_reclass.store.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
@@ -77,12 +84,81 @@ def connect(path: str | os.PathLike, *, create: bool = True,
     conn = _open(path)
     try:
         _configure(conn)
+        faults.point("db-connected", conn=conn)
         if migrate:
             _migrate(conn)
     except sqlite3.DatabaseError as exc:
         conn.close()
-        raise DatabaseError(f"{shown}: not a usable music_reclass database ({exc})") from exc
+        if _kind(exc) is None and not isinstance(exc, sqlite3.OperationalError):
+            raise DatabaseError(f"{shown}: not a usable music_reclass database ({exc})") from exc
+        raise database_error(exc, path) from exc
+    except DatabaseError:
+        conn.close()
+        raise
     return conn
+
+
+#: SQLite messages (lower case, start) -> (error code, what it means for the user)
+_KINDS = (
+    ("database or disk is full", "database-full",
+     "is full (no space left on its disk): free some space and run the command again"),
+    ("database is locked", "database-locked",
+     "is locked by another program for longer than the busy timeout: close it (or wait for "
+     "it) and run the command again"),
+    ("database table is locked", "database-locked",
+     "is locked by another program: run the command again"),
+    ("disk i/o error", "database-io-error",
+     "cannot be read or written (I/O error): check its disk"),
+    ("attempt to write a readonly database", "database-read-only", "is read-only"),
+    ("unable to open database file", "database-unopenable",
+     "cannot be opened (its folder may be missing or not writable)"),
+    ("file is not a database", "database-not-a-database", "is not a library database"),
+    ("database disk image is malformed", "database-corrupt",
+     "is damaged (run `sqlite3 FILE 'PRAGMA integrity_check'`)"),
+)
+
+
+def _kind(exc: BaseException) -> tuple[str, str] | None:
+    text = str(exc).lower()
+    for start, code, meaning in _KINDS:
+        if text.startswith(start):
+            return code, meaning
+    return None
+
+
+def _disk_full(where: str | os.PathLike) -> bool:
+    """Is the filesystem of ``where`` (nearly) full? SQLite reports a full disk met while
+    creating its -wal or -shm file as a mere "disk I/O error"."""
+    try:
+        st = os.statvfs(Path(where).parent)
+    except (OSError, AttributeError):
+        return False
+    return st.f_bavail * st.f_frsize < (64 << 10)
+
+
+def database_error(exc: sqlite3.Error, where: str | os.PathLike | sqlite3.Connection | None
+                   = None) -> DatabaseError:
+    """``exc`` (an error of SQLite) as a one-line :class:`DatabaseError` for a person.
+
+    "database or disk is full", "database is locked" (beyond the busy timeout), I/O
+    errors and the like each say what happened and what to do; ``code`` says which
+    (``database-full``, ``database-locked``, ``database-io-error``...).
+    """
+    if isinstance(where, sqlite3.Connection):
+        try:
+            where = database_file(where)
+        except sqlite3.Error:
+            where = None
+    name = "the library database" + (f" {display_path(where)}" if where else "")
+    kind = _kind(exc)
+    if kind is not None and kind[0] == "database-io-error" and where and _disk_full(where):
+        kind = _kind(sqlite3.OperationalError("database or disk is full"))  # SQLite's ENOSPC
+    if kind is None:
+        error = DatabaseError(f"{name}: {' '.join(str(exc).split())}")
+    else:
+        error = DatabaseError(f"{name} {kind[1]}")
+        error.code = kind[0]
+    return error
 
 
 def _make_parent(path: Path) -> None:
@@ -198,6 +274,9 @@ def _migrate(conn: sqlite3.Connection) -> None:
         # executescript commits any open transaction, so wrap it explicitly: a crash
         # mid-migration rolls back to the previous version.
         conn.execute("BEGIN IMMEDIATE")
+        if schema_version(conn) > version:  # another process migrated it meanwhile
+            conn.execute("ROLLBACK")
+            continue
         try:
             migration = MIGRATIONS[version]
             if callable(migration):
@@ -225,10 +304,23 @@ def transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         raise DatabaseError(
             f"the library database {display_path(database_file(conn) or '?')} is read-only"
         )
-    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+    except sqlite3.Error as exc:
+        raise database_error(exc, conn) from exc
     try:
         yield conn
-    except BaseException:
-        conn.execute("ROLLBACK")
+        faults.point("db-commit", conn=conn)
+        conn.execute("COMMIT")
+    except BaseException as exc:
+        _rollback(conn)
+        if isinstance(exc, sqlite3.Error):
+            raise database_error(exc, conn) from exc
         raise
-    conn.execute("COMMIT")
+
+
+def _rollback(conn: sqlite3.Connection) -> None:
+    """Roll back what is left of a failed transaction (SQLite may have done it already)."""
+    if conn.in_transaction:
+        with contextlib.suppress(sqlite3.Error):  # unusable: the caller's error says why
+            conn.execute("ROLLBACK")

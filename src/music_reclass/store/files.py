@@ -18,7 +18,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,44 @@ class StoredOutcome:
     error: str | None = None
     track: Mapping[str, Any] | None = None
     inode: int | None = None
+
+
+def under_clause(under: str, args: dict[str, Any], column: str = "f.path") -> str:
+    """SQL matching ``column`` equal to or below the folder ``under`` (named parameters
+    added to ``args``); uses the index on paths for text paths."""
+    prefix = under.rstrip("/")
+    args["under"] = path_to_db(prefix)
+    args["under_lo"] = prefix + "/"
+    args["under_hi"] = prefix + "0"  # "/" + 1: every path below "prefix/" sorts before it
+    args["under_blob"] = os.fsencode(prefix + "/")
+    args["under_blob_len"] = len(args["under_blob"])
+    return (f"({column} = :under OR ({column} >= :under_lo AND {column} < :under_hi)"
+            f" OR (typeof({column}) = 'blob' AND substr({column}, 1, :under_blob_len)"
+            " = :under_blob))")
+
+
+def known_files_under(conn: sqlite3.Connection, roots: Sequence[str]) -> dict[str, FileRow]:
+    """Every recorded file (with a content hash) at or below ``roots``, by path: one query
+    per root, so a rescan checks each file against memory, not the database."""
+    known: dict[str, FileRow] = {}
+    for root in roots:
+        args: dict[str, Any] = {}
+        rows = conn.execute(
+            "SELECT path, content_hash, size, mtime_ns, status, inode FROM files"
+            f" WHERE content_hash IS NOT NULL AND {under_clause(root, args, 'path')}", args)
+        for row in rows:
+            path = path_from_db(row[0])
+            known[path] = FileRow(path, row[1], row[2], row[3], row[4], row[5])
+    return known
+
+
+def touch_files(conn: sqlite3.Connection, paths: Sequence[str], run_id: int | None) -> None:
+    """Mark unchanged files as seen by a run, in one transaction (a rescan writes nothing
+    else for them)."""
+    now = utcnow()
+    with transaction(conn):
+        conn.executemany("UPDATE files SET last_seen = ?, last_run_id = ? WHERE path = ?",
+                         [(now, run_id, path_to_db(path)) for path in paths])
 
 
 def lookup_file(conn: sqlite3.Connection, path: str | os.PathLike) -> FileRow | None:
@@ -148,6 +186,25 @@ def _upsert_file(conn: sqlite3.Connection, outcome: StoredOutcome, run_id: int |
     )
 
 
+def _stale(conn: sqlite3.Connection, outcome: StoredOutcome) -> bool:
+    """Would ``outcome`` overwrite a row that describes the file as it is now with one
+    that does not? That happens when the file changed while a run analysed it (``tag``
+    rewrote it during ``classify --force``): the run's hash is of the old bytes, and
+    writing it would make the next ``tag`` skip the file as "changed since it was
+    analysed". The content's analysis is still stored (it is keyed by that content)."""
+    if outcome.size is None or outcome.mtime_ns is None:
+        return False
+    try:
+        st = os.stat(outcome.path)
+    except OSError:
+        return False
+    now = (st.st_size, st.st_mtime_ns, st.st_ino)
+    if now == (outcome.size, outcome.mtime_ns, outcome.inode or st.st_ino):
+        return False
+    row = lookup_file(conn, outcome.path)
+    return row is not None and (row.size, row.mtime_ns, row.inode or st.st_ino) == now
+
+
 def record_file(
     conn: sqlite3.Connection,
     outcome: StoredOutcome,
@@ -158,6 +215,9 @@ def record_file(
     vector_dtype: str = "float16",
 ) -> None:
     """Record one file's outcome, its track, analysis and vectors in one transaction.
+
+    The ``files`` row is not written when the file changed since the run read it and
+    the row already describes its new bytes (see :func:`_stale`).
 
     Parameters
     ----------
@@ -175,7 +235,8 @@ def record_file(
     with transaction(conn):
         if outcome.content_hash is not None:
             _upsert_track(conn, outcome.content_hash, outcome.track)
-        _upsert_file(conn, outcome, run_id)
+        if outcome.content_hash is None or not _stale(conn, outcome):
+            _upsert_file(conn, outcome, run_id)
         if outcome.content_hash is None:
             return
         if analysis is not None:

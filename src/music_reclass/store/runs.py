@@ -65,8 +65,11 @@ def start_run(conn: sqlite3.Connection, kind: str, params: dict[str, Any]) -> in
 
 def finish_run(conn: sqlite3.Connection, run_id: int, status: str = "done",
                summary: dict[str, Any] | None = None) -> None:
-    """Settle a run (its own transaction): status, end time and the counts it reported."""
+    """Settle a run (its own transaction): status, end time and the counts it reported.
+
+    The run's content claims (:mod:`~music_reclass.store.claims`) go with it."""
     with transaction(conn):
+        conn.execute("DELETE FROM claims WHERE run_id = ?", (run_id,))
         conn.execute(
             "UPDATE runs SET finished_at = ?, status = ?, summary = coalesce(?, summary)"
             " WHERE id = ?",
