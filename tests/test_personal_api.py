@@ -84,7 +84,7 @@ def test_learn_then_classify_answers_in_the_owners_words(tagged, tmp_path):
     assert report.genres[0].spellings == {"Hip-Hop": 2, "hip hop": 1, "HIP-HOP": 1}
     assert report.tracks == 8 and report.unlabelled == 4 and report.sources == {"file tags": 8}
     assert report.evaluation["protocol"].startswith("artist-grouped")
-    assert report.model_path == db.parent / "lib.models" / "personal-1.joblib"
+    assert report.model_path == db.parent / "lib.models" / "personal-1.safetensors"
     meta = read_sidecar(report.model_path)
     assert meta["kind"] == "head" and meta["classes"] == ["Hip-Hop", "Rock"]
     assert meta["labels"]["vocabulary"]["Rock"] == {"ROCK": 1, "Rock": 2, "rock": 1}

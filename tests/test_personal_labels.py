@@ -160,7 +160,7 @@ other = "Everything Else"
 
 def test_genres_map_table_and_errors(tmp_path, monkeypatch):
     good = tmp_path / "good.toml"
-    good.write_text('[genres.map]\n"Electronica" = "Electronic"\n')
+    good.write_text('[genre_map]\n"Electronica" = "Electronic"\n')
     assert read_genre_config(good).resolve("electronica") == "Electronic"
     loop = tmp_path / "loop.toml"
     loop.write_text('[genre_map]\n"A" = "B"\n"B" = "A"\n')

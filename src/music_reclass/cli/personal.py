@@ -57,7 +57,7 @@ def learn_command(
         help="Learn several genres per track (default: when your tags carry several)."),
     config: Path | None = typer.Option(None, "--config", help=_CONFIG_HELP),
     out: Path | None = typer.Option(None, "--out", help="Model file to write (default: "
-                                    "beside the database, personal-N.joblib)."),
+                                    "beside the database, personal-N.safetensors)."),
     no_activate: bool = typer.Option(False, "--no-activate",
                                      help="Do not make it the library's active model."),
     json_output: bool = typer.Option(False, "--json", help="One JSON object: the report."),

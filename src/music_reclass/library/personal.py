@@ -152,7 +152,7 @@ class PersonalMixin(LibraryBase):
             Learn several genres per track (default: when the owner's tags carry several
             on enough tracks).
         out : path-like, optional
-            The model file (default: ``<db stem>.models/personal-<n>.joblib``).
+            The model file (default: ``<db stem>.models/personal-<n>.safetensors``).
         activate : bool
             Make it the library's active model (what classify, list and tag use).
         target_precision : float

@@ -1,7 +1,7 @@
 """The personal model on disk: where it goes, and what its sidecar says.
 
 A library's personal models live beside its database, in ``<db stem>.models/``, one
-file per ``learn`` (``personal-1.joblib``, ``personal-2.joblib``...): an earlier one stays
+file per ``learn`` (``personal-1.safetensors``, ``personal-2.safetensors``...): an earlier one stays
 usable (``reclass models --use personal-1``) and every stored result names the model
 that made it. The sidecar (see :mod:`music_reclass.models.artifact`) holds, besides the
 usual keys, ``"kind": "head"``, the task, the labels' provenance and vocabulary, the
@@ -21,7 +21,7 @@ from music_reclass.personal.train import FitResult
 __all__ = ["MODEL_PREFIX", "models_folder", "next_model_path", "personal_artifact"]
 
 MODEL_PREFIX = "personal"
-_NUMBERED = re.compile(rf"^{MODEL_PREFIX}-(\d+)\.joblib$")
+_NUMBERED = re.compile(rf"^{MODEL_PREFIX}-(\d+)\.(?:safetensors|joblib)$")
 
 
 def models_folder(db_path: Path) -> Path:
@@ -30,10 +30,10 @@ def models_folder(db_path: Path) -> Path:
 
 
 def next_model_path(folder: Path) -> Path:
-    """``personal-<n>.joblib`` with ``n`` one above every existing one."""
+    """``personal-<n>.safetensors`` with ``n`` one above every existing one."""
     taken = [int(m.group(1)) for p in (folder.iterdir() if folder.is_dir() else [])
              if (m := _NUMBERED.match(p.name))]
-    return folder / f"{MODEL_PREFIX}-{max(taken, default=0) + 1}.joblib"
+    return folder / f"{MODEL_PREFIX}-{max(taken, default=0) + 1}.safetensors"
 
 
 def personal_artifact(fit: FitResult, labelling: Labelling, *, name: str, extractor: Any,

@@ -1,9 +1,8 @@
 """The owner's genre settings in the config file: a genre map and the rare-genre rule.
 
-A small reader for the ``[genre_map]`` and ``[genres]`` tables of the config file
+What the ``[genre_map]`` and ``[genres]`` tables of the config file
 (``RECLASS_CONFIG``, else ``~/.config/music-reclass/config.toml`` or the platform's
-config folder). The project's general config loader will take this over; until then
-this module reads only these two tables and ignores the rest of the file::
+config folder; read by :mod:`music_reclass.config`) mean for learning::
 
     [genre_map]                 # your spelling = the label you want
     "Hip Hop" = "Hip-Hop"       # one spelling for a genre
@@ -16,26 +15,23 @@ this module reads only these two tables and ignores the rest of the file::
     rare = "pool"                   # genres with fewer tracks: pool | drop
     other = "Other"                 # the name of the pooled genre
 
-``[genres.map]`` is read like ``[genre_map]``. Names are matched by
+Names are matched by
 :func:`~music_reclass.taxonomy.genre_key` (case, spacing and punctuation ignored).
 """
 
 from __future__ import annotations
 
 import os
-import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
+from music_reclass.config import load_config
 from music_reclass.errors import ParameterError
 from music_reclass.taxonomy import genre_key
 
-__all__ = ["CONFIG_ENV", "RARE_ACTIONS", "GenreConfig", "config_path", "read_genre_config"]
+__all__ = ["RARE_ACTIONS", "GenreConfig", "read_genre_config"]
 
-CONFIG_ENV = "RECLASS_CONFIG"
 RARE_ACTIONS = ("drop", "pool")
 #: how many mapping steps a name may take ("Rap" -> "Hip Hop" -> "Hip-Hop")
 _MAX_STEPS = 8
@@ -98,76 +94,47 @@ class GenreConfig:
                 "min_tracks": self.min_tracks, "rare": self.rare, "other": self.other}
 
 
-def config_path() -> Path:
-    """``RECLASS_CONFIG``, else ``config.toml`` in the platform's config folder."""
-    override = os.environ.get(CONFIG_ENV)
-    if override:
-        return Path(override).expanduser()
-    return Path(platformdirs.user_config_dir("music-reclass")) / "config.toml"
-
-
 def read_genre_config(path: str | os.PathLike | None = None) -> GenreConfig:
-    """Read the genre tables of the config file (an absent default file is no error).
+    """The genre tables of the config file (no file: empty settings).
+
+    The file is read and checked by :func:`music_reclass.config.load_config`, the one
+    reader of the config file; this gives its ``[genre_map]`` and ``[genres]`` meaning.
 
     Parameters
     ----------
     path : path-like, optional
-        The file (default :func:`config_path`). A file named explicitly, or by
-        ``RECLASS_CONFIG``, must exist.
+        The file, which must exist (default: ``RECLASS_CONFIG``, else the platform's
+        config folder; absent, no settings).
 
     Raises
     ------
     ParameterError
-        A named file missing, TOML that does not parse, or values of the wrong type.
+        A named file missing, TOML that does not parse, an unknown key, or values of
+        the wrong type.
     """
-    named = path is not None or bool(os.environ.get(CONFIG_ENV))
-    file = Path(path).expanduser() if path is not None else config_path()
-    if not file.is_file():
-        if named:
-            raise ParameterError(f"config file not found: {file}")
+    config = load_config(path)
+    if not config.exists:
+        if path is not None:  # a file asked for by name must be there
+            raise ParameterError(f"config file not found: {config.path}")
         return GenreConfig()
-    try:
-        data = tomllib.loads(file.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ParameterError(f"cannot read the config file {file}: {exc}") from exc
-    except tomllib.TOMLDecodeError as exc:
-        raise ParameterError(f"config file {file} is not valid TOML: {exc}") from exc
-    genres = _table(data, "genres", file)
-    mapping = _mapping({**_table(genres, "map", file), **_table(data, "genre_map", file)}, file)
+    file = config.path
+    genres = dict(config.data.get("genres", {}))
     return GenreConfig(
-        path=file, mapping=mapping,
+        path=file, mapping=_mapping(config.genre_map()),
         ignore=frozenset(genre_key(_text(v, "genres.ignore", file))
-                         for v in _list(genres.get("ignore", []), "genres.ignore", file)),
+                         for v in genres.get("ignore", [])),
         min_tracks=_min_tracks(genres.get("min_tracks"), file),
         rare=_rare(genres.get("rare"), file),
         other=_text(genres.get("other", "Other"), "genres.other", file).strip() or "Other",
     )
 
 
-def _table(data: dict[str, Any], key: str, file: Path) -> dict[str, Any]:
-    value = data.get(key, {})
-    if not isinstance(value, dict):
-        raise ParameterError(f"{file}: [{key}] must be a table")
-    return value
-
-
-def _mapping(table: dict[str, Any], file: Path) -> dict[str, str | None]:
-    out: dict[str, str | None] = {}
-    for source, target in table.items():
-        if target is False or (isinstance(target, str) and not target.strip()):
-            out[genre_key(source)] = None
-        elif isinstance(target, str):
-            out[genre_key(source)] = " ".join(target.split())
-        else:
-            raise ParameterError(f"{file}: genre_map {source!r} must name a genre (or be false)")
+def _mapping(table: dict[str, str]) -> dict[str, str | None]:
+    """Keys of the owner's spellings -> the label (None: never a label)."""
+    out: dict[str, str | None] = {genre_key(source): " ".join(target.split()) or None
+                                  for source, target in table.items()}
     out.pop("", None)
     return out
-
-
-def _list(value: Any, where: str, file: Path) -> list[Any]:
-    if not isinstance(value, list):
-        raise ParameterError(f"{file}: {where} must be a list of names")
-    return value
 
 
 def _text(value: Any, where: str, file: Path) -> str:
