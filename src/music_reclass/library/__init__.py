@@ -19,8 +19,16 @@ from __future__ import annotations
 from music_reclass.library.act import ActMixin, PruneReport
 from music_reclass.library.classify import ClassifyMixin, ClassifyRun
 from music_reclass.library.core import CancelToken
+from music_reclass.library.curate import (
+    CurateMixin,
+    Inconsistency,
+    InconsistencyReport,
+    Suggestion,
+    SuggestReport,
+)
 from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMixin, TrainOutcome
 from music_reclass.library.models import ModelSpec
+from music_reclass.library.personal import LearnReport
 from music_reclass.library.plex import PlexMixin, PlexPullReport, PulledLabel
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
 from music_reclass.library.review import CorrectionReport, ReviewMixin
@@ -39,6 +47,9 @@ __all__ = [
     "FilePage",
     "FileQuery",
     "FileView",
+    "Inconsistency",
+    "InconsistencyReport",
+    "LearnReport",
     "Library",
     "LibraryStats",
     "ModelInfo",
@@ -46,12 +57,14 @@ __all__ = [
     "PlexPullReport",
     "PruneReport",
     "PulledLabel",
+    "SuggestReport",
+    "Suggestion",
     "TrainOutcome",
 ]
 
 
-class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, ServeMixin,
-              PlexMixin):
+class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, CurateMixin,
+              ServeMixin, PlexMixin):
     """A music library database and every job on it.
 
     Parameters
@@ -68,7 +81,8 @@ class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, Serv
     :meth:`runs`, :meth:`stats`, :meth:`models`, :meth:`use_model`; :meth:`tag`,
     :meth:`organise`, :meth:`undo`, :meth:`prune`; :meth:`review_queue`, :meth:`correct`,
     :meth:`accept`, :meth:`correct_each`, :meth:`corrections`; :meth:`train`,
-    :meth:`evaluate`, :meth:`compare`, :meth:`analyze`; :meth:`plex_status`,
+    :meth:`evaluate`, :meth:`compare`, :meth:`analyze`; :meth:`learn` (the owner's genres),
+    :meth:`suggest`, :meth:`inconsistencies`; :meth:`plex_status`,
     :meth:`plex_push`, :meth:`plex_pull`, :meth:`plex_undo` (a Plex Media Server); for
     browsing front ends :meth:`file_page`, :meth:`review_page`, :meth:`accept_above`,
     :meth:`file_story`, :meth:`audio_source`, :meth:`charts`, :meth:`library_roots`,

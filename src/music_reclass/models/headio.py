@@ -60,12 +60,14 @@ def allowed_types() -> dict[str, type]:
 
     from music_reclass.models.head_pipeline import HeadPipeline
     from music_reclass.models.heads import CalibratedSVMClassifier, XGBLabelClassifier
+    from music_reclass.models.personal import PersonalHead, PlattCalibrator, TemperatureCalibrator
     from music_reclass.models.torch_mlp import TorchMLPClassifier
 
     types = (Pipeline, StandardScaler, LabelEncoder, LogisticRegression, SVC,
              CalibratedClassifierCV, _CalibratedClassifier, _SigmoidCalibration,
              StratifiedKFold, FrozenEstimator, CalibratedSVMClassifier, TorchMLPClassifier,
-             XGBLabelClassifier, HeadPipeline)
+             XGBLabelClassifier, HeadPipeline, PersonalHead, TemperatureCalibrator,
+             PlattCalibrator)
     # where the MLP head lived until it moved to its own module (files name it so)
     legacy = {"music_reclass.models.heads.TorchMLPClassifier": TorchMLPClassifier}
     return {**legacy, **{_name(t): t for t in types}}
