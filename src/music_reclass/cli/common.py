@@ -7,7 +7,6 @@ option, missing path, unusable database or model), 130 interrupted.
 from __future__ import annotations
 
 import os
-import sqlite3
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,6 +16,7 @@ from typing import Any
 import typer
 
 from music_reclass.errors import NothingAnalysedError, ReclassError
+from music_reclass.store.db import DRIVER_ERROR, database_error
 
 __all__ = [
     "DB_HELP",
@@ -99,9 +99,7 @@ def handled() -> Iterator[None]:
         raise fail(str(exc)) from exc
     except RecursionError as exc:
         raise fail("input nested too deeply to read") from exc
-    except sqlite3.Error as exc:  # a read outside a transaction: locked, I/O error...
-        from music_reclass.store.db import database_error
-
+    except DRIVER_ERROR as exc:  # a read outside a transaction: locked, I/O error...
         raise fail(str(database_error(exc))) from exc
     except KeyboardInterrupt:
         echo("interrupted", err=True)

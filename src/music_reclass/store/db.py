@@ -35,6 +35,10 @@ from music_reclass import faults
 from music_reclass.errors import DatabaseError, MissingDatabaseError
 from music_reclass.store.schema import MIGRATIONS, SCHEMA_VERSION, split_sql
 
+#: what the database driver raises: front ends catch it and map it with
+#: :func:`database_error` without importing the driver themselves
+DRIVER_ERROR = sqlite3.Error
+
 
 def utcnow() -> str:
     """ISO-8601 UTC timestamp with seconds, as stored in every ``*_at`` column."""
