@@ -24,6 +24,7 @@ from pathlib import Path
 
 from music_reclass.act import journal, safe_write
 from music_reclass.act.companions import GROUPS, keep_albums_together, plan_companions
+from music_reclass.act.each_file import act_on_each
 from music_reclass.act.outcome import FileOutcome, failure
 from music_reclass.act.payload import audio_digest, file_sha256
 from music_reclass.act.placement import (
@@ -224,33 +225,10 @@ def organise_library(
                          min_confidence=min_confidence, normalise=normalise)
     if group == "album":
         keep_albums_together(fields)
-    done = 0
-    for done, row in enumerate(rows):
-        if on_progress is not None:
-            on_progress(done, len(rows))
-        if cancel is not None and cancel():
-            summary.status = "cancelled"
-            break
-        try:
-            _organise_one(conn, summary, row, fields.get(row.path), into=into,
-                          pattern=pattern, copy=copy, dry_run=dry_run,
-                          on_collision=on_collision, taken=taken, echo=echo,
-                          unrecorded=unrecorded)
-        except JournalStopped as stop:
-            summary.error = str(stop)
-            break
-        except DatabaseError as exc:  # nothing was changed: the journal cannot take more
-            summary.failed.append(failure(row.path, exc))
-            summary.error = str(exc)
-            break
-        except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
-            outcome = failure(row.path, exc)
-            summary.failed.append(outcome)
-            echo(f"failed: {outcome}")
-    else:
-        done = len(rows)  # every file went through (no cancel, no stop)
-    if on_progress is not None:
-        on_progress(done if rows else 0, len(rows))
+    act_on_each(rows, summary, lambda row: _organise_one(
+        conn, summary, row, fields.get(row.path), into=into, pattern=pattern, copy=copy,
+        dry_run=dry_run, on_collision=on_collision, taken=taken, echo=echo,
+        unrecorded=unrecorded), echo=echo, cancel=cancel, on_progress=on_progress)
     if companions and summary.status != "cancelled" and summary.error is None:
         _bring_companions(conn, summary, into=into, copy=copy, dry_run=dry_run, taken=taken,
                           echo=echo, unrecorded=unrecorded)

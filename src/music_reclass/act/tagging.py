@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from music_reclass.act import journal, safe_write
+from music_reclass.act.each_file import act_on_each
 from music_reclass.act.exact import capture_exact, why_not_exact
 from music_reclass.act.iff import IFF_FORMATS, iff_layout
-from music_reclass.act.outcome import FileOutcome, failure
+from music_reclass.act.outcome import FileOutcome
 from music_reclass.act.payload import audio_digest, file_sha256
 from music_reclass.act.selection import (
     AnalysedFile,
@@ -143,32 +144,10 @@ def tag_library(
             "top_k": top_k, "mode": mode, "model_id": model_id,
         })
     unrecorded: dict[int, FileOutcome] = {}
-    done = 0
-    for done, row in enumerate(rows):
-        if on_progress is not None:
-            on_progress(done, len(rows))
-        if cancel is not None and cancel():
-            summary.status = "cancelled"
-            break
-        try:
-            _tag_one(conn, summary, row, model_id=model_id, min_confidence=min_confidence,
-                     top_k=top_k, mode=mode, dry_run=dry_run, normalise=normalise, echo=echo,
-                     unrecorded=unrecorded)
-        except JournalStopped as stop:
-            summary.error = str(stop)
-            break
-        except DatabaseError as exc:  # nothing was changed: the journal cannot take more
-            summary.failed.append(failure(row.path, exc))
-            summary.error = str(exc)
-            break
-        except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
-            outcome = failure(row.path, exc)
-            summary.failed.append(outcome)
-            echo(f"failed: {outcome}")
-    else:
-        done = len(rows)  # every file went through (no cancel, no stop)
-    if on_progress is not None:
-        on_progress(done if rows else 0, len(rows))
+    act_on_each(rows, summary, lambda row: _tag_one(
+        conn, summary, row, model_id=model_id, min_confidence=min_confidence, top_k=top_k,
+        mode=mode, dry_run=dry_run, normalise=normalise, echo=echo, unrecorded=unrecorded),
+        echo=echo, cancel=cancel, on_progress=on_progress)
     summary.unrecorded = retry_unrecorded(conn, unrecorded, "tag")
     if summary.status != "cancelled" and not summary.ok:
         summary.status = "failed"
