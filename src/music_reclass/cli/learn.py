@@ -66,10 +66,14 @@ def _features_progress():
 def train_command(
     dataset: tuple[str, Path] = typer.Option(..., "--dataset", help=_DATASET_HELP),
     features: str = typer.Option("musicnn", "--features", help="musicnn | fma518 | gtzan58."),
-    model: str = typer.Option("logreg", "--model", help="logreg | svm | xgboost | mlp."),
+    model: str = typer.Option(
+        "logreg", "--model", help="logreg | svm | xgboost | mlp | cnn | musicnn-finetune."),
     out: Path = typer.Option(..., "--out", help="Model file to write (its sidecar is OUT.json)."),
     split: str = typer.Option("official", "--split", help="official | random | artist."),
     seed: int = typer.Option(0, "--seed", help="Random seed (split and model)."),
+    epochs: int = typer.Option(30, "--epochs", help="Deep models: most epochs (early stopping)."),
+    resume: bool = typer.Option(False, "--resume", help="Deep models: continue an interrupted run."),
+    device: str = typer.Option("auto", "--device", help="Deep models: auto | cuda | mps | cpu."),
     fma_features: Path | None = typer.Option(
         None, "--fma-features", help="FMA's features.csv: train on its rows instead of audio."),
     fma_subset: str = typer.Option("small", "--fma-subset", help="FMA subset: small | medium | large."),
@@ -84,15 +88,24 @@ def train_command(
     the official split (e.g. 50 GTZAN clips), an artist-aware split is used
     instead, and the output and sidecar say so.
     """
+    from music_reclass.cli.deep import DEEP_MODELS, train_deep_command
     from music_reclass.evaluation.reports import metrics_text, write_report
     from music_reclass.evaluation.training import choose_split, dataset_features, train_model
     from music_reclass.models.artifact import save_model, sidecar_path
     from music_reclass.models.heads import HEADS
 
-    if model not in HEADS:
-        raise _fail(f"unknown model {model!r}; use {', '.join(HEADS)}")
+    if model not in HEADS and model not in DEEP_MODELS:
+        raise _fail(f"unknown model {model!r}; use {', '.join((*HEADS, *DEEP_MODELS))}")
     if out.suffix.lower() == ".json":
         raise _fail("--out must not end in .json (that name is the sidecar's)")
+    if model in DEEP_MODELS:  # trained on log-mel patches: --features does not apply
+        try:
+            train_deep_command(_load(dataset), model, out, split=split, seed=seed, epochs=epochs,
+                               resume=resume, device=device,
+                               dataset_path=str(Path(dataset[1]).resolve()))
+        except ReclassError as exc:
+            raise _fail(str(exc)) from exc
+        return
     try:
         data = _load(dataset, fma_features=fma_features, fma_subset=fma_subset)
         parts, kind, notes = choose_split(data, split, seed=seed)
@@ -191,8 +204,16 @@ def compare_command(
     fma_features: Path | None = typer.Option(None, "--fma-features", help="FMA's features.csv."),
     fma_subset: str = typer.Option("small", "--fma-subset"),
     jobs: int | None = typer.Option(None, "--jobs", help="Feature-extraction processes."),
+    folds: int = typer.Option(
+        5, "--folds", help="With deep models (cnn, musicnn-finetune): artist-disjoint folds."),
+    epochs: int = typer.Option(30, "--epochs", help="Deep models: most epochs per fold."),
+    device: str = typer.Option("auto", "--device", help="Deep models: auto | cuda | mps | cpu."),
 ) -> None:
-    """Train every (features x model) pair on the same split; print and save the table."""
+    """Train every (features x model) pair on the same split; print and save the table.
+
+    With a deep model among --models, every model (deep, and each feature x head pair)
+    is trained and tested on the same artist-disjoint folds instead.
+    """
     from music_reclass.evaluation.compare import (
         compare_models,
         comparison_csv,
@@ -202,6 +223,16 @@ def compare_command(
 
     feature_names = [f.strip() for f in features.split(",") if f.strip()]
     model_names = [m.strip() for m in models.split(",") if m.strip()]
+    from music_reclass.cli.deep import DEEP_MODELS, compare_deep_command
+
+    if any(m in DEEP_MODELS for m in model_names):
+        try:
+            compare_deep_command(_load(dataset, fma_features=fma_features, fma_subset=fma_subset),
+                                 feature_names, model_names, folds=folds, seed=seed,
+                                 epochs=epochs, device=device, jobs=jobs, out=out)
+        except ReclassError as exc:
+            raise _fail(str(exc)) from exc
+        return
     try:
         data = _load(dataset, fma_features=fma_features, fma_subset=fma_subset)
         with _features_progress() as on_progress:  # compare_models passes it through

@@ -41,7 +41,8 @@ def load_classifier(
     model : None, str or Path
         None or ``"musicnn"``: the embedded zero-shot classifier (both musicnn
         taggers + a tag -> genre mapping). Otherwise the path of a trained model
-        artifact (see ``music_reclass.models.artifact``).
+        artifact: a scikit-learn head (``music_reclass.models.artifact``) or, when its
+        sidecar says ``"kind": "deep"``, a deep model (``music_reclass.models.deep``).
     taxonomy : str, Path or Taxonomy
         For the embedded classifier: ``"default"`` (17 genres), ``"gtzan"`` (the
         10 GTZAN genres) or a JSON mapping file. Trained models carry their own
@@ -70,6 +71,12 @@ def load_classifier(
         raise ParameterError(
             "taxonomy applies to the embedded classifier only: a trained model has its own classes"
         )
+    from music_reclass.models.deep.artifact import is_deep_model
+
+    if is_deep_model(model):  # the sidecar's "kind" says what the file is
+        from music_reclass.pipeline.deep import DeepClassifier
+
+        return DeepClassifier(model, top_k=top_k)
     from music_reclass.pipeline.trained import TrainedClassifier
 
     return TrainedClassifier(model, top_k=top_k)

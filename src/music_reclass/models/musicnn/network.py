@@ -197,9 +197,20 @@ class MusicnnNet(nn.Module):
             raise ParameterError(
                 f"expected patches [B, {N_FRAMES}, {N_MELS}], got {tuple(patches.shape)}"
             )
+        return self._midend_backend(self.front_end(patches))
+
+    def front_end(self, patches: torch.Tensor) -> torch.Tensor:
+        """Front-end features ``[B, 561, 187]`` of ``[B, 187, 96]`` patches (fast path).
+
+        The fast filters are derived from the weights without gradient: fine-tuning
+        (``models.deep``) keeps this part frozen and trains :meth:`mid_back_end`.
+        """
         x = self._normalise_input(patches)
         fast = self._fast_weights()
-        front = torch.cat([self._timbral_fft(x, fast), self._temporal(x, fast)], dim=1)
+        return torch.cat([self._timbral_fft(x, fast), self._temporal(x, fast)], dim=1)
+
+    def mid_back_end(self, front: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mid end and back end: from :meth:`front_end`'s output to every output."""
         return self._midend_backend(front)
 
     def _fast_weights(self) -> dict[str, torch.Tensor]:
