@@ -225,6 +225,9 @@ def train_deep(
                              f"{len(classes)} class(es): need at least two classes")
     index = {c: i for i, c in enumerate(classes)}
     arch = default_architecture(model, len(classes), **(architecture or {}))
+    import torch
+
+    torch.manual_seed(seed)  # the initial weights are part of the seeded run
     net = build_network(arch)
     train = [(waves[t.track_id], index[t.label]) for t in parts["train"]]
     valid = [(waves[t.track_id], index[t.label]) for t in parts["valid"] if t.label in index]

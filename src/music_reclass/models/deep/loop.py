@@ -14,6 +14,7 @@ of the best epoch are the ones kept.
 
 from __future__ import annotations
 
+import json
 import math
 import time
 from collections.abc import Callable, Sequence
@@ -181,7 +182,8 @@ def _train_step(net, optimizer, scaler, device, config, patches, labels, n_class
 def _fingerprint(arch: dict[str, Any], classes: Sequence[str], split: dict[str, list[str]],
                  config: TrainConfig) -> dict[str, Any]:
     kept = {k: v for k, v in config.as_dict().items() if k not in ("epochs", "device", "max_batch")}
-    return {"architecture": arch, "classes": list(classes), "split": split, "config": kept}
+    fingerprint = {"architecture": arch, "classes": list(classes), "split": split, "config": kept}
+    return json.loads(json.dumps(fingerprint))  # as read back from state.json (tuples -> lists)
 
 
 def fit(
