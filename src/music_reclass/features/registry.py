@@ -189,7 +189,13 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "fma518": ("music_reclass.features.fma518", "FMA518Extractor"),
     "gtzan58": ("music_reclass.features.gtzan58", "GTZAN58Extractor"),
     "musicnn": ("music_reclass.features.musicnn_embedding", "MusicnnEmbeddingExtractor"),
+    # large pretrained encoders, from local weights folders (features/backbones/)
+    "mert": ("music_reclass.features.backbones.mert", "mert_extractor"),
+    "mert-330m": ("music_reclass.features.backbones.mert", "mert_330m_extractor"),
+    "openjmla": ("music_reclass.features.backbones.openjmla", "openjmla_extractor"),
 }
+#: ``hf:PATH`` names a Hugging Face audio model saved in folder PATH
+HF_PREFIX = "hf:"
 _FACTORIES: dict[str, Callable[[], FeatureExtractor]] = {}
 _INSTANCES: dict[str, FeatureExtractor] = {}
 _LOCK = threading.Lock()
@@ -238,6 +244,11 @@ def get_extractor(name: str) -> FeatureExtractor:
         elif name in _BUILTIN:
             module_name, class_name = _BUILTIN[name]
             factory = getattr(importlib.import_module(module_name), class_name)
+        elif name.startswith(HF_PREFIX) and len(name) > len(HF_PREFIX):
+            from music_reclass.features.backbones.hf import hf_extractor
+
+            def factory(folder: str = name[len(HF_PREFIX):]) -> FeatureExtractor:
+                return hf_extractor(folder)
         else:
             raise ParameterError(
                 f"unknown feature extractor {name!r}; available: {', '.join(available_extractors())}"
