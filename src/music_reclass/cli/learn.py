@@ -99,6 +99,8 @@ def train_command(
     if out.suffix.lower() == ".json":
         raise _fail("--out must not end in .json (that name is the sidecar's)")
     if model in DEEP_MODELS:  # trained on log-mel patches: --features does not apply
+        if features != "musicnn":
+            _info(f"note: --features {features} is not used by {model} (it reads log-mel patches)")
         try:
             train_deep_command(_load(dataset), model, out, split=split, seed=seed, epochs=epochs,
                                resume=resume, device=device,

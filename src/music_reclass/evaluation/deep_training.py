@@ -217,6 +217,9 @@ def train_deep(
         tick()
     decoded, errors = decode_tracks(missing, on_each=tick, cancel=cancel)
     waves = {**known, **decoded}
+    if cancel is not None and cancel():
+        return DeepTrainResult(None, {}, {}, [], "cancelled", split_kind or split, notes, 0.0,
+                               None, 0, errors)
     for name in parts:
         parts[name] = [t for t in parts[name] if t.track_id in waves]
     classes = sorted({t.label for t in parts["train"]})

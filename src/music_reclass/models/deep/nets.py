@@ -102,7 +102,9 @@ class MusicnnFinetune(nn.Module):
 
     def embed(self, patches: torch.Tensor) -> torch.Tensor:
         """musicnn's 200-d penultimate layer of each patch."""
-        with torch.no_grad():  # the frozen front end (see the module docstring)
+        # the frozen front end (see the module docstring), in float32 even under mixed
+        # precision: its FFT path is written for it, and it gets no gradient anyway
+        with torch.no_grad(), torch.autocast(device_type=patches.device.type, enabled=False):
             front = self.musicnn.front_end(patches.float())
         if self.unfreeze == 0:
             with torch.no_grad():
