@@ -174,3 +174,14 @@ def test_gtzan_dev_trains_on_cpu(tmp_path, shared_dir, model):
     assert result.meta["training"]["split"] == "artist"
     assert result.metrics["test"]["n"] >= 5
     assert np.isfinite(result.history[-1]["train_loss"])
+
+
+def test_large_datasets_spool_decoded_audio_to_disk(tmp_path, dataset, monkeypatch):
+    from music_reclass.evaluation import deep_training
+
+    monkeypatch.setattr(deep_training, "SPOOL_ABOVE", 3)
+    waves, errors = deep_training.decode_tracks(dataset.labelled[:2], spool=tmp_path)
+    assert not errors and len(list(tmp_path.glob("*.npy"))) == 2
+    assert all(isinstance(w, np.memmap) for w in waves.values())
+    result = train_deep(dataset, "cnn", out=tmp_path / "s.safetensors", epochs=1, params=FAST)
+    assert result.path is not None and result.metrics["test"]["n"] == 6

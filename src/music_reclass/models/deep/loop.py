@@ -109,20 +109,32 @@ def _optimizer(net: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimiz
     return torch.optim.AdamW(groups, lr=config.lr)
 
 
-def _epoch_examples(tracks: Sequence[tuple[np.ndarray, int]], config: TrainConfig,
-                    rng: np.random.Generator, augmenter: WaveAugmenter) -> tuple[np.ndarray, np.ndarray]:
-    """This epoch's augmented patches ``[N, 187, 96]`` and labels, shuffled."""
+def _epoch_plan(n_tracks: int, config: TrainConfig, epoch: int) -> np.ndarray:
+    """The order in which this epoch visits tracks: each ``crops_per_track`` times, shuffled."""
+    rng = np.random.default_rng([config.seed, epoch])
+    return rng.permutation(np.repeat(np.arange(n_tracks), config.crops_per_track))
+
+
+def _make_examples(tracks: Sequence[tuple[np.ndarray, int]], plan: np.ndarray, start: int,
+                   stop: int, config: TrainConfig, epoch: int,
+                   augmenter: WaveAugmenter) -> tuple[np.ndarray, np.ndarray]:
+    """Augmented patches ``[stop - start, 187, 96]`` and labels of ``plan[start:stop]``.
+
+    Each example has its own generator, seeded by (seed, epoch, position): examples are
+    made a batch at a time (memory stays bounded on big datasets), and neither a batch
+    retried at half size after an out-of-memory error nor the batch size changes them.
+    """
     long = int(PATCH_SAMPLES * _CROP_MARGIN)
-    order = rng.permutation(np.repeat(np.arange(len(tracks)), config.crops_per_track))
-    patches = np.empty((len(order), 187, 96), dtype=np.float32)
-    labels = np.empty(len(order), dtype=np.int64)
-    for i, index in enumerate(order):
-        waveform, label = tracks[index]
+    patches = np.empty((stop - start, 187, 96), dtype=np.float32)
+    labels = np.empty(stop - start, dtype=np.int64)
+    for row, position in enumerate(range(start, stop)):
+        rng = np.random.default_rng([config.seed, epoch, position])
+        waveform, label = tracks[plan[position]]
         crop = crop_samples(np.asarray(waveform, dtype=np.float32), rng, long)
-        other_index = int(rng.integers(len(tracks)))
-        other = crop_samples(np.asarray(tracks[other_index][0], dtype=np.float32), rng, PATCH_SAMPLES)
-        patches[i] = patch_logmel(augmenter(crop, rng, PATCH_SAMPLES, other))
-        labels[i] = label
+        other = tracks[int(rng.integers(len(tracks)))][0]
+        other = crop_samples(np.asarray(other, dtype=np.float32), rng, PATCH_SAMPLES)
+        patches[row] = patch_logmel(augmenter(crop, rng, PATCH_SAMPLES, other))
+        labels[row] = label
     return patches, labels
 
 
@@ -153,13 +165,17 @@ def _validate(net: torch.nn.Module, valid: Sequence[tuple[np.ndarray, int]], dev
     return {"valid_loss": loss, "valid_accuracy": float(np.mean(probs.argmax(axis=1) == labels))}
 
 
-def _train_step(net, optimizer, scaler, device, config, patches, labels, n_classes, rng, gen,
+def _train_step(net, optimizer, scaler, device, config, make, n_classes, epoch,
                 progress_of: Callable[[int], float]) -> Callable[[int, int], float]:
     def step(start: int, stop: int) -> float:
         optimizer.zero_grad(set_to_none=True)
-        x = torch.from_numpy(patches[start:stop])
-        targets = F.one_hot(torch.from_numpy(labels[start:stop]), n_classes).float()
+        patches, labels = make(start, stop)
+        x = torch.from_numpy(patches)
+        targets = F.one_hot(torch.from_numpy(labels), n_classes).float()
+        # batch-level randomness seeded by the batch's position, like the examples'
+        rng = np.random.default_rng([config.seed, epoch, start, 1])
         if config.augment.spec_masks:
+            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
             x = spec_augment(x, gen)
         x, targets = mixup(x, targets, config.augment.mixup_alpha, rng)
         x, targets = x.to(device), targets.to(device)
@@ -260,14 +276,16 @@ def fit(
         if state["bad_epochs"] >= config.patience:
             stopped = "early-stopping"
             break
-        rng = np.random.default_rng([config.seed, epoch])
-        gen = torch.Generator().manual_seed(config.seed * 100_003 + epoch)
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout masks
-        patches, labels = _epoch_examples(train, config, rng, augmenter)
+        plan = _epoch_plan(len(train), config, epoch)
         net.train()
-        n = len(labels)
-        step = _train_step(net, optimizer, scaler, device, config, patches, labels, len(classes),
-                           rng, gen, lambda start, e=epoch, n=n: e + start / max(1, n))
+        n = len(plan)
+
+        def make(start: int, stop: int, plan=plan, epoch=epoch):
+            return _make_examples(train, plan, start, stop, config, epoch, augmenter)
+
+        step = _train_step(net, optimizer, scaler, device, config, make, len(classes), epoch,
+                           lambda start, e=epoch, n=n: e + start / max(1, n))
         losses = []
 
         def guarded(start: int, stop: int, step=step) -> float:
