@@ -158,6 +158,18 @@ def test_model_file_round_trip_and_tamper_detection(tmp_path):
         load_deep_model(path)
 
 
+@pytest.mark.parametrize("model", ["cnn", "musicnn-finetune"])
+def test_classifier_probabilities_are_the_networks(tmp_path, model):
+    from music_reclass.pipeline import load_classifier
+
+    path, net = _save(tmp_path, model=model, seed=3)
+    wave = clip("drone", 2, seconds=7.0)
+    with torch.inference_mode():
+        probs = torch.softmax(net(torch.from_numpy(track_patches(wave))), 1).mean(0).numpy()
+    got = dict(load_classifier(str(path)).predict_waveform(wave).genres)
+    np.testing.assert_allclose([got[c] for c in ("a", "b", "c")], probs, atol=1e-5)
+
+
 def test_deep_classifier_pools_patches_and_batches(tmp_path):
     from music_reclass.pipeline import load_classifier
     from music_reclass.pipeline.deep import DeepClassifier

@@ -151,7 +151,7 @@ class DeepClassifier:
             for start in range(0, len(stacked), self.max_batch_patches):
                 batch = stacked[start : start + self.max_batch_patches].to(self.device)
                 embedding = self._net.embed(batch)
-                logits = self._net.classifier(embedding)
+                logits = self._net.head(embedding)
                 probs.append(torch.softmax(logits.float(), dim=1).cpu().numpy())
                 embeds.append(embedding.float().cpu().numpy())
         all_probs, all_embeds = np.concatenate(probs), np.concatenate(embeds)

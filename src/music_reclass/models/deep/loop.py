@@ -251,7 +251,7 @@ def fit(
     sizer = BatchSizer(device, size=config.batch_size, max_batch=config.max_batch)
     fingerprint = _fingerprint(arch, classes, split, config)
     state: dict[str, Any] = {"epoch": 0, "history": [], "best_epoch": 0, "best_loss": None,
-                             "bad_epochs": 0, "finished": False, "fingerprint": fingerprint}
+                             "bad_epochs": 0, "fingerprint": fingerprint}
     best = {k: v.detach().clone() for k, v in net.state_dict().items()}
     resumed_from = 0
     saved = load_checkpoint(checkpoints) if resume else None

@@ -63,8 +63,12 @@ class LogMelCNN(nn.Module):
         x = self.blocks(self.input_bn(patches.unsqueeze(1)))
         return torch.cat([x.amax(dim=(2, 3)), x.mean(dim=(2, 3))], dim=1)
 
+    def head(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`embed`'s output."""
+        return self.classifier(self.dropout(embedding))
+
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(self.embed(patches)))
+        return self.head(self.embed(patches))
 
 
 class MusicnnFinetune(nn.Module):
@@ -111,8 +115,12 @@ class MusicnnFinetune(nn.Module):
                 return self.musicnn.mid_back_end(front)["penultimate"]
         return self.musicnn.mid_back_end(front)["penultimate"]
 
+    def head(self, embedding: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`embed`'s output."""
+        return self.classifier(self.dropout(F.relu(embedding)))
+
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        return self.classifier(self.dropout(F.relu(self.embed(patches))))
+        return self.head(self.embed(patches))
 
 
 def _shipped_musicnn_state() -> dict[str, torch.Tensor]:
