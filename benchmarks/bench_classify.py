@@ -9,7 +9,7 @@ Corpora: ``../shared/audio/mixed-folder`` (31 real files, when present) and
 ``--tracks`` synthetic music-like MP3s of ``--seconds`` each (generated into a temp
 dir). For each corpus, measured in this one run:
 
-- end to end: :func:`music_reclass.library.scan.classify_paths` on a fresh DB, with
+- end to end: :func:`music_reclass.runner.classify.classify_paths` on a fresh DB, with
   ``--jobs`` workers (default: one per core) each doing hash, decode, log-mel and
   both networks with one torch thread, while this process only records: wall time,
   x realtime (audio duration / wall), cores kept busy, peak RSS of the main process
@@ -37,6 +37,8 @@ from pathlib import Path
 
 import av
 import numpy as np
+
+from music_reclass.models.musicnn import MUSICNN_INPUT
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RECLASS_SHARED", REPO.parent / "shared"))
@@ -116,7 +118,7 @@ def decode_only(paths: list[Path]) -> dict:
         hash_s += time.perf_counter() - start
         start = time.perf_counter()
         try:
-            excerpt = load_excerpt(path)
+            excerpt = load_excerpt(path, MUSICNN_INPUT)
         except AudioError:
             continue
         decode_s += time.perf_counter() - start
@@ -145,12 +147,13 @@ def stage_split(classifier, excerpts: list[np.ndarray], batch_size: int) -> dict
 
 def end_to_end(name: str, folder: Path, classifier, *, jobs: int, batch_size: int,
                workdir: Path) -> dict:
-    from music_reclass.library import db as libdb
-    from music_reclass.library.scan import classify_paths
+    from music_reclass.runner.classify import classify_paths
+    from music_reclass.runner.pool import make_pool
+    from music_reclass.store import db as libdb
 
     conn = libdb.connect(workdir / f"{name}.sqlite")
-    summary = classify_paths([folder], conn=conn, classifier=classifier, jobs=jobs,
-                             batch_size=batch_size)
+    summary = classify_paths([folder], conn=conn, classifier=classifier,
+                             pool=make_pool(classifier, jobs=jobs, batch_size=batch_size))
     conn.close()
     return {"summary": summary, "main_has_torch": "torch" in sys.modules}
 
@@ -209,8 +212,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args()
 
-    from music_reclass.library.scan import default_jobs
     from music_reclass.pipeline import load_classifier
+    from music_reclass.runner.classify import default_jobs
 
     jobs = default_jobs() if args.jobs is None else args.jobs
     # as the CLI does: the classifier is built here (no torch: its networks load in

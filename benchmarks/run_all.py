@@ -16,6 +16,7 @@ ORDER = [
     "bench_decode.py",
     "bench_musicnn.py",
     "bench_classify.py",
+    "bench_speed.py",
     "bench_accuracy_gtzan_dev.py",
     "bench_features.py",
     "bench_training.py",
