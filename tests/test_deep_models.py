@@ -208,3 +208,108 @@ def test_classifier_refuses_a_tampered_model(tmp_path):
     clf = load_classifier(str(path))
     with pytest.raises(ModelError):
         clf.ensure_loaded()
+
+
+@pytest.mark.parametrize("unfreeze", [0, 1, 2])
+def test_musicnn_finetune_trunk_and_tail_are_the_network(unfreeze):
+    torch.manual_seed(0)
+    net = build_network(default_architecture("musicnn-finetune", 3, unfreeze=unfreeze)).eval()
+    x = torch.from_numpy(track_patches(clip("noise", 3, seconds=7.0)))
+    with torch.no_grad():
+        whole = net(x)
+        torch.testing.assert_close(net.tail(net.trunk(x)), whole)
+        torch.testing.assert_close(net.head(net.embed(x)), whole)
+    assert net.cacheable == (unfreeze < 2)
+    assert not net.trunk(x).requires_grad
+    pretrained = {id(p) for p in net.pretrained_parameters()}
+    assert all(n.startswith("musicnn.") for n, p in net.named_parameters() if id(p) in pretrained)
+    assert bool(pretrained) == (unfreeze > 0)
+
+
+def test_optimizer_gives_pretrained_layers_a_lower_rate():
+    from music_reclass.models.deep.loop import TrainConfig, _optimizer, _set_lr
+
+    net = build_network(default_architecture("musicnn-finetune", 3, unfreeze=1))
+    optimizer = _optimizer(net, TrainConfig(lr=1e-3, backbone_lr_scale=0.1))
+    _set_lr(optimizer, 1e-3)
+    pretrained = {id(p) for p in net.pretrained_parameters()}
+    rates = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    assert set(rates) == {id(p) for p in net.parameters() if p.requires_grad}
+    assert sorted(rates[i] for i in pretrained) == pytest.approx([1e-4] * len(pretrained))
+    assert rates[id(net.classifier.weight)] == pytest.approx(1e-3)
+
+
+def test_small_datasets_get_more_crops_per_epoch():
+    from music_reclass.models.deep.loop import TrainConfig
+
+    config = TrainConfig(crops_per_track=4, min_epoch_examples=256)
+    assert config.crops_for(33) == 8 and config.crops_for(1000) == 4
+    assert TrainConfig(min_epoch_examples=0).crops_for(5) == 4
+    with pytest.raises(ParameterError):
+        TrainConfig(backbone_lr_scale=2.0)
+
+
+def test_bank_holds_the_trunk_of_each_augmented_crop():
+    from music_reclass.models.deep.augment import AugmentConfig, WaveAugmenter
+    from music_reclass.models.deep.examples import BANK_EPOCH, BankSource, make_examples
+    from music_reclass.models.deep.loop import TrainConfig
+
+    torch.manual_seed(0)
+    net = build_network(default_architecture("musicnn-finetune", 3, unfreeze=1))
+    train = [(clip(kind, i, seconds=4.0), k) for k, kind in enumerate(("drone", "noise", "clicks"))
+             for i in range(2)]
+    valid = [(clip("drone", 9, seconds=7.0), 1)]
+    config = TrainConfig(bank_crops=2, batch_size=4, min_epoch_examples=30,
+                         augment=AugmentConfig(spec_masks=False))
+    augmenter = WaveAugmenter(config.augment)
+    source = BankSource(train, config, augmenter, valid)
+    assert source.prepare(net, torch.device("cpu"), None)
+    assert source.bank.features.shape == (12, 1506) and len(source.bank) == 12
+    plan = np.tile(np.arange(6), 2)
+    patches, labels = make_examples(train, plan, 7, 8, 0, BANK_EPOCH, augmenter)
+    with torch.no_grad():
+        torch.testing.assert_close(source.bank.features[7], net.trunk(torch.from_numpy(patches))[0],
+                                   rtol=1e-4, atol=1e-4)
+    assert source.bank.labels[7] == labels[0] == train[1][1]
+    epoch_plan = source.plan(0)  # 3 shuffled passes over the 12 rows reach 30 examples
+    assert len(epoch_plan) == 36 and np.bincount(epoch_plan).tolist() == [3] * 12
+    assert not np.array_equal(epoch_plan, source.plan(1))
+    probs = source.valid_probs(net)
+    with torch.no_grad():
+        expected = torch.softmax(net(torch.from_numpy(track_patches(valid[0][0]))), 1).mean(0)
+    np.testing.assert_allclose(probs[0], expected.numpy(), atol=1e-5)
+    assert not BankSource(train, config, augmenter).prepare(net, torch.device("cpu"), lambda: True)
+
+
+def test_deep_classifier_stores_its_own_vectors_and_answers_from_them(tmp_path):
+    from music_reclass.pipeline import load_classifier
+
+    path, _ = _save(tmp_path)
+    clf = load_classifier(str(path), top_k=2)
+    assert clf.embedding_space == f"deep/{clf.model_id}" and clf.kind == "deep"
+    prediction = clf.predict_waveform(clip("drone", 4, seconds=7.0))
+    vectors = prediction.vectors[clf.embedding_space]
+    assert set(vectors) == {"deep.cnn", "deep.cnn.probs"} and vectors["deep.cnn"].shape == (256,)
+    stored = {k: v.astype(np.float16) for k, v in vectors.items()}  # as the library keeps them
+    answer = clf.predict_vectors(stored)
+    assert [g for g, _ in answer.genres] == [g for g, _ in prediction.genres] and len(answer.genres) == 2
+    np.testing.assert_allclose([p for _, p in answer.genres], [p for _, p in prediction.genres],
+                               atol=2e-3)
+    assert answer.vectors == {} and answer.n_patches == 0
+    with pytest.raises(ModelError, match="lack"):
+        clf.predict_vectors({"deep.cnn": vectors["deep.cnn"]})
+    with pytest.raises(ModelError, match="shape"):
+        clf.predict_vectors({"deep.cnn.probs": np.ones(5, np.float32)})
+
+
+def test_load_classifier_dispatches_on_the_sidecar_kind(tmp_path):
+    from music_reclass.pipeline import load_classifier
+
+    path, _ = _save(tmp_path)
+    meta = json.loads(sidecar_path(path).read_text())
+    sidecar_path(path).write_text(json.dumps({**meta, "kind": "cascade"}))
+    with pytest.raises(ModelError, match="unknown model kind 'cascade'"):
+        load_classifier(str(path))
+    sidecar_path(path).write_text(json.dumps({**meta, "input": {**meta["input"], "sample_rate": 22050}}))
+    with pytest.raises(ModelError, match="22050"):
+        load_classifier(str(path))

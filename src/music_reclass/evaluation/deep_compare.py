@@ -70,6 +70,7 @@ def compare_deep(
     params: Mapping[str, Mapping[str, Any]] | None = None,
     n_jobs: int | None = None,
     cache: bool = True,
+    feature_sets: Mapping[str, Any] | None = None,
     on_progress: Callable[[int, int], None] | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> tuple[list[dict[str, Any]], list[str]]:
@@ -84,6 +85,9 @@ def compare_deep(
         Folds of :meth:`Dataset.group_kfold` (at most the number of artists).
     params : mapping, optional
         ``{model: {TrainConfig field: value}}`` for the deep models.
+    feature_sets : mapping, optional
+        Precomputed :class:`FeatureSet` by extractor name (e.g. the library's stored
+        vectors); the others are extracted here.
     on_progress : callable, optional
         ``on_progress(done, total)``, one unit per (model, fold).
     cancel : callable, optional
@@ -144,9 +148,13 @@ def compare_deep(
                 "s_per_epoch": float(np.mean(per_epoch)) if per_epoch else None,
                 "epochs_mean": float(np.mean(epochs_run))}))
     for features, head in heads:
-        feats = dataset_features(dataset, features, n_jobs=n_jobs, cache=cache)
+        feats = (feature_sets or {}).get(features)
+        if feats is None:
+            feats = dataset_features(dataset, features, n_jobs=n_jobs, cache=cache)
         per_fold, seconds = [], 0.0
         for train, held in folds:
+            if cancel is not None and cancel():
+                return rows, notes + ["cancelled"]
             X_train, y_train, _ = feats.rows([t.track_id for t in train])
             X_held, y_held, _ = feats.rows([t.track_id for t in held])
             start = time.perf_counter()

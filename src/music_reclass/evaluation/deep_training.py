@@ -25,9 +25,14 @@ from music_reclass.errors import ParameterError, ReclassError
 
 __all__ = ["DeepTrainResult", "carve_validation", "decode_tracks", "train_deep"]
 
-SR = 16000
 #: above this many tracks, decoded audio is spooled to disk (memory-mapped), not held in memory
 SPOOL_ABOVE = 2000
+#: per-model defaults of :class:`TrainConfig` fields (``params`` overrides them). The
+#: fine-tune's new head is a linear layer on musicnn's 200-d penultimate layer: at the
+#: CNN's 1e-3 it was still near chance after a few epochs on a small dataset (under-
+#: trained, not over-fitted: its training loss had barely moved); 1e-2 is a usual rate
+#: for such a head, and the pretrained layers learn at ``backbone_lr_scale`` of it.
+MODEL_PARAMS: dict[str, dict[str, Any]] = {"cnn": {}, "musicnn-finetune": {"lr": 1e-2}}
 
 
 @dataclass
@@ -115,6 +120,7 @@ def decode_tracks(tracks: Sequence[Any], *, on_each: Callable[[], None] | None =
     a large dataset does not have to fit in memory (about 1.9 MB per 30 s excerpt).
     """
     from music_reclass.audio.excerpt import load_excerpt
+    from music_reclass.models.deep.frontend import DEEP_INPUT
 
     waves: dict[str, np.ndarray] = {}
     errors: dict[str, str] = {}
@@ -124,7 +130,7 @@ def decode_tracks(tracks: Sequence[Any], *, on_each: Callable[[], None] | None =
         try:
             if track.path is None:
                 raise ParameterError("no audio file")
-            wave = load_excerpt(track.path, sr=SR).waveform.astype(np.float32)
+            wave = load_excerpt(track.path, DEEP_INPUT).waveform.astype(np.float32)
             if spool is not None:
                 target = Path(spool) / f"{index:07d}.npy"
                 np.save(target, wave)
@@ -204,7 +210,8 @@ def train_deep(
     from music_reclass.models.deep.loop import TrainConfig
 
     out = Path(out)
-    config = TrainConfig(epochs=epochs, seed=seed, device=device, **(params or {}))
+    config = TrainConfig(epochs=epochs, seed=seed, device=device,
+                         **{**MODEL_PARAMS.get(model, {}), **(params or {})})
     notes = list(notes)
     if parts is None:
         parts, split_kind, notes = choose_split(dataset, split, seed=seed)

@@ -19,17 +19,26 @@ from __future__ import annotations
 from music_reclass.library.act import ActMixin, PruneReport
 from music_reclass.library.classify import ClassifyMixin, ClassifyRun
 from music_reclass.library.core import CancelToken
-from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMixin, TrainOutcome
+from music_reclass.library.deep import DEEP_MODELS
+from music_reclass.library.learn import (
+    CompareOutcome,
+    DeepTrainOutcome,
+    EvaluateOutcome,
+    LearnMixin,
+    TrainOutcome,
+)
 from music_reclass.library.models import ModelSpec
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
 from music_reclass.library.review import CorrectionReport, ReviewMixin
 from music_reclass.store.queries import FileQuery, FileView
 
 __all__ = [
+    "DEEP_MODELS",
     "CancelToken",
     "ClassifyRun",
     "CorrectionReport",
     "CompareOutcome",
+    "DeepTrainOutcome",
     "EvaluateOutcome",
     "FileQuery",
     "FileView",

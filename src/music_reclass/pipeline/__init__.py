@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from music_reclass.errors import ParameterError
+from music_reclass.errors import ModelError, ParameterError
 from music_reclass.pipeline.prediction import Classifier, Prediction
 from music_reclass.pipeline.zeroshot import MUSICNN_MODELS, MusicnnTagClassifier
 from music_reclass.taxonomy import Taxonomy
@@ -71,12 +71,16 @@ def load_classifier(
         raise ParameterError(
             "taxonomy applies to the embedded classifier only: a trained model has its own classes"
         )
-    from music_reclass.models.deep.artifact import is_deep_model
+    from music_reclass.models.artifact import model_kind
 
-    if is_deep_model(model):  # the sidecar's "kind" says what the file is
+    kind = model_kind(model)  # the sidecar says what the file is
+    if kind == "deep":
         from music_reclass.pipeline.deep import DeepClassifier
 
         return DeepClassifier(model, top_k=top_k)
+    if kind != "head":
+        raise ModelError(f"{Path(model).name}: unknown model kind {kind!r} (this version "
+                         "reads 'head' and 'deep' models)")
     from music_reclass.pipeline.trained import TrainedClassifier
 
     return TrainedClassifier(model, top_k=top_k)

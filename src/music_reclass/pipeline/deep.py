@@ -1,16 +1,25 @@
 """A deep model file (``"kind": "deep"``) behind the :class:`Classifier` interface.
 
-The model says what it needs (sidecar ``input``): 16 kHz mono excerpts, cut into
-~3 s log-mel patches; the track's probabilities are the mean of its patches'
-softmax outputs. The weights load on :meth:`DeepClassifier.ensure_loaded` (once per
-worker process) and are never pickled to workers.
+The model says what it needs (sidecar ``input``, read by
+:func:`~music_reclass.models.deep.frontend.audio_input`): 16 kHz mono excerpts, cut
+into ~3 s log-mel patches, musicnn's excerpt policy. The track's probabilities are
+the mean of its patches' softmax outputs. The weights load on
+:meth:`DeepClassifier.ensure_loaded` (once per worker process) and are never pickled
+to workers; building the classifier reads only the sidecar (no torch).
+
+Stored vectors: the model's own embedding space ``deep/<model_id>`` holds, per
+track, the mean of the patches' embeddings (``deep.<type>``, the layer the head reads)
+and the track's class probabilities (``deep.<type>.probs``). The probabilities are
+what :meth:`DeepClassifier.predict_vectors` answers from: the head itself cannot
+answer from the pooled embedding, because the mean of patch softmaxes is not the
+softmax of the mean embedding. So a classify run with this model answers a track
+whose analysis is gone but whose vectors are stored without decoding it again.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,35 +28,7 @@ import numpy as np
 from music_reclass.errors import ModelError, ParameterError
 from music_reclass.pipeline.prediction import Prediction
 
-__all__ = ["DeepClassifier", "ModelInput"]
-
-
-@dataclass(frozen=True)
-class ModelInput:
-    """What audio the model wants (the fields of the lead's ``AudioInput``).
-
-    ``policy`` is the :class:`~music_reclass.audio.excerpt.ExcerptPolicy` of long
-    tracks; ``mode`` is ``"excerpt"``: a run decodes the excerpt and calls
-    :meth:`DeepClassifier.predict_batch`.
-    """
-
-    sample_rate: int
-    patch_seconds: float
-    policy: Any
-
-    @property
-    def mode(self) -> str:
-        return "excerpt" if self.policy is not None else "file"
-
-
-def _model_input(sample_rate: int, patch_seconds: float) -> Any:
-    from music_reclass.audio.excerpt import ExcerptPolicy
-
-    try:  # the lead's AudioInput, once it is on main
-        from music_reclass.pipeline.prediction import AudioInput  # type: ignore[attr-defined]
-    except ImportError:
-        AudioInput = ModelInput  # noqa: N806
-    return AudioInput(sample_rate=sample_rate, patch_seconds=patch_seconds, policy=ExcerptPolicy())
+__all__ = ["DeepClassifier"]
 
 
 class DeepClassifier:
@@ -63,34 +44,44 @@ class DeepClassifier:
     max_batch_patches : int
         Patches per forward call (bounds memory, not results).
 
+    Attributes
+    ----------
+    model_id : str
+        Name + the first 12 hex digits of the weights' sha256.
+    input : AudioInput
+        What a classify run decodes for it (16 kHz, musicnn's excerpt policy).
+    embedding_space : str
+        ``deep/<model_id>``: its own vectors (embedding and probabilities).
+
     Raises
     ------
     ModelError
         Missing/damaged file or sidecar, or an input the installed code cannot make.
     """
 
-    #: a classify run (today's scan) hands :meth:`predict_batch` the 16 kHz excerpt
-    audio_input = "excerpt"
-    embedding_space = None
+    kind = "deep"
+    #: embeddings and probabilities are stored at half precision, like musicnn's
+    vector_dtype = "float16"
 
     def __init__(self, path: str | os.PathLike, *, top_k: int | None = None,
                  device: str = "cpu", max_batch_patches: int = 64) -> None:
         from music_reclass.models.deep.artifact import read_deep_sidecar
-        from music_reclass.models.deep.frontend import FRONTEND, SR
+        from music_reclass.models.deep.frontend import audio_input
         from music_reclass.pipeline.zeroshot import _check_top
 
         self.path = Path(path)
         meta = read_deep_sidecar(self.path)
-        spec = meta["input"]
-        if spec.get("frontend") != FRONTEND or int(spec.get("sample_rate", 0)) != SR:
-            raise ModelError(f"{self.path.name} needs input {spec.get('frontend')!r} at "
-                             f"{spec.get('sample_rate')} Hz; this version makes {FRONTEND!r}")
+        try:
+            self.input = audio_input(meta["input"])
+        except ModelError as exc:
+            raise ModelError(f"{self.path.name}: {exc}") from exc
         if not self.path.is_file():
             raise ModelError(f"model file missing: {self.path}")
         self.meta = meta
         self.classes: tuple[str, ...] = tuple(str(c) for c in meta["classes"])
         self.model_id: str = f"{meta['name']}@{str(meta['sha256'])[:12]}"
-        self.input = _model_input(SR, float(spec["patch_seconds"]))
+        self.embedding_space: str | None = f"deep/{self.model_id}"
+        self._vector = f"deep.{meta.get('model_type') or meta['architecture'].get('type')}"
         self.top_k = _check_top(top_k, "top_k")
         self.device = device
         if max_batch_patches < 1:
@@ -123,11 +114,16 @@ class DeepClassifier:
         return self.predict_batch([waveform])[0]
 
     def predict_file(self, path: str | os.PathLike) -> Prediction:
-        """Classify a file: the bounded excerpt ``classify`` analyses, at 16 kHz."""
+        """Classify a file: the excerpt :attr:`input` asks for, at 16 kHz.
+
+        Raises
+        ------
+        AudioError
+            (a subclass) when the file cannot be turned into analysable audio.
+        """
         from music_reclass.audio.excerpt import load_excerpt
 
-        excerpt = load_excerpt(path, sr=self.input.sample_rate, policy=self.input.policy)
-        return self.predict_waveform(excerpt.waveform)
+        return self.predict_waveform(load_excerpt(path, self.input).waveform)
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         """Classify several 16 kHz waveforms; patches of all go through the network together.
@@ -159,12 +155,35 @@ class DeepClassifier:
         for p in patches:
             stop = start + len(p)
             mean = all_probs[start:stop].mean(axis=0, dtype=np.float64)
-            order = np.argsort(-mean, kind="stable")[: self.top_k]
-            out.append(Prediction(
-                genres=[(self.classes[i], float(mean[i])) for i in order],
-                embeddings={f"deep.{self.meta['model_type']}": all_embeds[start:stop].mean(axis=0)},
-                analysed_seconds=len(p) * PATCH_SECONDS,
-                n_patches=len(p),
-            ))
+            vectors = {self._vector: all_embeds[start:stop].mean(axis=0),
+                       f"{self._vector}.probs": mean.astype(np.float32)}
+            out.append(self._prediction(mean, vectors, len(p) * PATCH_SECONDS, len(p)))
             start = stop
         return out
+
+    def predict_vectors(self, vectors: Mapping[str, np.ndarray]) -> Prediction:
+        """The stored track of :attr:`embedding_space`: its probabilities, no audio.
+
+        Raises
+        ------
+        ModelError
+            The probabilities are missing or do not fit the classes.
+        """
+        key = f"{self._vector}.probs"
+        if key not in vectors:
+            raise ModelError(f"stored vectors lack {key}")
+        probs = np.asarray(vectors[key], dtype=np.float64)
+        if probs.shape != (len(self.classes),) or not np.all(np.isfinite(probs)):
+            raise ModelError(f"stored {key} has shape {probs.shape}, not ({len(self.classes)},)")
+        # stored at half precision: renormalise so the genres still sum to 1
+        return self._prediction(probs / max(probs.sum(), 1e-12), {}, 0.0, 0)
+
+    def _prediction(self, probs: np.ndarray, vectors: dict[str, np.ndarray], seconds: float,
+                    n_patches: int) -> Prediction:
+        order = np.argsort(-probs, kind="stable")[: self.top_k]
+        return Prediction(
+            genres=[(self.classes[i], float(probs[i])) for i in order],
+            vectors={self.embedding_space: vectors} if vectors else {},
+            analysed_seconds=float(seconds),
+            n_patches=int(n_patches),
+        )

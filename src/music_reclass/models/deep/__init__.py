@@ -14,8 +14,10 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
+#: the deep models (``models.deep.nets``): a plain constant, so naming them loads no torch
+DEEP_MODELS = ("cnn", "musicnn-finetune")
+
 _EXPORTS = {
-    "DEEP_MODELS": "nets",
     "build_network": "nets",
     "DeepModelFile": "artifact",
     "load_deep_model": "artifact",
@@ -27,7 +29,7 @@ _EXPORTS = {
     "TrainConfig": "loop",
 }
 
-__all__ = sorted(_EXPORTS)
+__all__ = sorted([*_EXPORTS, "DEEP_MODELS"])
 
 
 def __getattr__(name: str) -> Any:

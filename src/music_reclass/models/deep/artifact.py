@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from music_reclass.errors import ModelError, ParameterError
-from music_reclass.models.artifact import _jsonable, library_versions, sidecar_path
+from music_reclass.models.artifact import _jsonable, library_versions, model_kind, sidecar_path
 
 if TYPE_CHECKING:  # torch loads only when weights are read or written
     import torch
@@ -110,11 +110,7 @@ def read_deep_sidecar(path: str | os.PathLike) -> dict[str, Any]:
 
 def is_deep_model(path: str | os.PathLike) -> bool:
     """True when ``path``'s sidecar exists and says ``"kind": "deep"``."""
-    try:
-        meta = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError):
-        return False
-    return isinstance(meta, dict) and meta.get("kind") == KIND
+    return model_kind(path) == KIND
 
 
 def save_deep_model(state: Mapping[str, torch.Tensor], meta: Mapping[str, Any],

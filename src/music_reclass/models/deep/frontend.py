@@ -8,12 +8,17 @@ that classifies a library. Patches are about 3 s (187 hops of 256 samples).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
-from music_reclass.errors import ParameterError, TooShortError
+from music_reclass.audio.excerpt import AudioInput, ExcerptPolicy
+from music_reclass.errors import ModelError, ParameterError, TooShortError
 from music_reclass.models.musicnn.frontend import HOP_LENGTH, N_MELS, SR, log_mel
+from music_reclass.models.musicnn.spec import MUSICNN_INPUT
 
 __all__ = [
+    "DEEP_INPUT",
     "FRONTEND",
     "HOP_LENGTH",
     "N_MELS",
@@ -21,6 +26,7 @@ __all__ = [
     "PATCH_SAMPLES",
     "PATCH_SECONDS",
     "SR",
+    "audio_input",
     "crop_samples",
     "input_spec",
     "patch_logmel",
@@ -33,6 +39,9 @@ PATCH_SAMPLES = (PATCH_FRAMES - 1) * HOP_LENGTH
 PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SR
 #: names the input representation in sidecars; bump when log_mel's output changes
 FRONTEND = "musicnn-logmel-16k-96@1"
+#: The excerpt the deep models analyse and train on: musicnn's (16 kHz, whole ~3 s patches,
+#: about 30 s of a long track), since they read musicnn's log-mel patches.
+DEEP_INPUT = MUSICNN_INPUT
 
 
 def input_spec() -> dict[str, object]:
@@ -44,8 +53,37 @@ def input_spec() -> dict[str, object]:
         "hop_length": HOP_LENGTH,
         "patch_frames": PATCH_FRAMES,
         "patch_seconds": PATCH_SECONDS,
+        "min_seconds": PATCH_SAMPLES / SR,
         "pooling": "mean of patch probabilities",
     }
+
+
+def audio_input(spec: Mapping[str, object]) -> AudioInput:
+    """The :class:`AudioInput` a model's sidecar ``input`` block declares.
+
+    A model made with musicnn's patches gets musicnn's excerpt policy (so a library
+    classified by both decodes the same excerpt); another patch length gets the same
+    policy in its own patches.
+
+    Raises
+    ------
+    ModelError
+        A front end or sample rate this version cannot make.
+    """
+    if spec.get("frontend") != FRONTEND or int(spec.get("sample_rate", 0)) != SR:
+        raise ModelError(f"the model needs input {spec.get('frontend')!r} at "
+                         f"{spec.get('sample_rate')} Hz; this version makes {FRONTEND!r} at {SR} Hz")
+    try:
+        patch = float(spec["patch_seconds"])
+        shortest = float(spec.get("min_seconds", PATCH_SAMPLES / SR))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ModelError(f"the model's input block lacks a valid patch length: {exc}") from exc
+    if abs(patch - PATCH_SECONDS) < 1e-6 and abs(shortest - PATCH_SAMPLES / SR) < 1e-6:
+        return DEEP_INPUT
+    try:
+        return AudioInput(SR, ExcerptPolicy(patch_seconds=patch, min_seconds=min(shortest, patch)))
+    except ParameterError as exc:
+        raise ModelError(f"the model's input block is invalid: {exc}") from exc
 
 
 def _check(waveform: np.ndarray) -> np.ndarray:

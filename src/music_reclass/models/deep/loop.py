@@ -4,9 +4,18 @@ Determinism: every epoch seeds its own generators from ``(seed, epoch)``, so the
 after a resume is the run that was interrupted (same crops, augmentations, dropout
 masks and batches; checked by the tests on CPU).
 
+Examples: the CNN gets fresh augmented crops every epoch, ``crops_per_track`` of each
+track, more on a small dataset so that an epoch has at least ``min_epoch_examples``
+(with 30 tracks and 4 crops an epoch was 4 optimiser steps: nothing is learnt in a few
+epochs). ``musicnn-finetune`` with a frozen trunk trains on a bank of augmented crops
+made once (:mod:`~music_reclass.models.deep.bank`).
+
 Learning rate: linear warm-up over ``warmup_epochs``, then cosine decay to 1 % of
 ``lr`` at ``epochs``, as a function of the fraction of the run done (so it does not
-depend on the batch size). AdamW with decoupled weight decay (biases and batch-norm
+depend on the batch size). Layers that start from pretrained weights (musicnn's back
+end when unfrozen) learn at ``backbone_lr_scale`` times that rate: at the head's rate,
+AdamW's first steps move them as far as a random initialisation and the pretrained
+features are lost. AdamW with decoupled weight decay (biases and batch-norm
 parameters are not decayed). Early stopping watches the validation loss of whole
 tracks (patch probabilities averaged per track) with ``patience`` epochs; the weights
 of the best epoch are the ones kept.
@@ -27,9 +36,10 @@ import torch
 import torch.nn.functional as F
 
 from music_reclass.errors import ModelError, ParameterError
-from music_reclass.models.deep.augment import AugmentConfig, WaveAugmenter, mixup, spec_augment
+from music_reclass.models.deep.augment import AugmentConfig, WaveAugmenter, mixup
 from music_reclass.models.deep.checkpoint import load_checkpoint, save_checkpoint
 from music_reclass.models.deep.device import BatchSizer, autocast, choose_device
+from music_reclass.models.deep.examples import BankSource, CropSource
 from music_reclass.models.deep.frontend import (
     PATCH_SAMPLES,
     crop_samples,
@@ -39,10 +49,6 @@ from music_reclass.models.deep.frontend import (
 
 __all__ = ["FitResult", "TrainConfig", "fit", "predict_tracks"]
 
-#: extra samples read around a crop so that time stretching can still fill a patch
-_CROP_MARGIN = 1.15
-
-
 @dataclass(frozen=True)
 class TrainConfig:
     """Hyper-parameters of a run (recorded in the sidecar)."""
@@ -51,10 +57,16 @@ class TrainConfig:
     batch_size: int = 32
     max_batch: int = 256
     lr: float = 1e-3
+    #: learning-rate factor of the layers that start from pretrained weights
+    backbone_lr_scale: float = 0.1
     weight_decay: float = 1e-2
     warmup_epochs: float = 1.0
     patience: int = 6
     crops_per_track: int = 4
+    #: fresh crops: at least this many examples per epoch (more crops per track when few tracks)
+    min_epoch_examples: int = 256
+    #: frozen trunk: augmented crops per track in the bank (0: fresh crops every epoch)
+    bank_crops: int = 16
     seed: int = 0
     device: str = "auto"
     amp: bool = True
@@ -65,6 +77,14 @@ class TrainConfig:
             raise ParameterError("epochs, crops_per_track and patience must be >= 1")
         if not (self.lr > 0 and self.weight_decay >= 0 and self.warmup_epochs >= 0):
             raise ParameterError("lr must be > 0, weight_decay and warmup_epochs >= 0")
+        if not (0 <= self.backbone_lr_scale <= 1 and self.min_epoch_examples >= 0
+                and self.bank_crops >= 0):
+            raise ParameterError("backbone_lr_scale must be in [0, 1], min_epoch_examples "
+                                 "and bank_crops >= 0")
+
+    def crops_for(self, n_tracks: int) -> int:
+        """Fresh crops per track and epoch: ``crops_per_track``, or more for few tracks."""
+        return max(self.crops_per_track, math.ceil(self.min_epoch_examples / max(1, n_tracks)))
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -99,43 +119,23 @@ def _lr_factor(progress: float, config: TrainConfig) -> float:
 
 
 def _optimizer(net: torch.nn.Module, config: TrainConfig) -> torch.optim.Optimizer:
-    decay, plain = [], []
+    """AdamW; four groups: (new | pretrained) x (decayed | not: biases, norms)."""
+    pretrained = {id(p) for p in getattr(net, "pretrained_parameters", list)()}
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {}
     for name, param in net.named_parameters():
         if not param.requires_grad:
             continue
-        (plain if param.ndim <= 1 or "bn" in name else decay).append(param)
-    groups = [{"params": decay, "weight_decay": config.weight_decay},
-              {"params": plain, "weight_decay": 0.0}]
-    return torch.optim.AdamW(groups, lr=config.lr)
+        decayed = not (param.ndim <= 1 or "bn" in name)
+        groups.setdefault((id(param) in pretrained, decayed), []).append(param)
+    return torch.optim.AdamW(
+        [{"params": params, "weight_decay": config.weight_decay if decayed else 0.0,
+          "lr_scale": config.backbone_lr_scale if old else 1.0}
+         for (old, decayed), params in sorted(groups.items())], lr=config.lr)
 
 
-def _epoch_plan(n_tracks: int, config: TrainConfig, epoch: int) -> np.ndarray:
-    """The order in which this epoch visits tracks: each ``crops_per_track`` times, shuffled."""
-    rng = np.random.default_rng([config.seed, epoch])
-    return rng.permutation(np.repeat(np.arange(n_tracks), config.crops_per_track))
-
-
-def _make_examples(tracks: Sequence[tuple[np.ndarray, int]], plan: np.ndarray, start: int,
-                   stop: int, config: TrainConfig, epoch: int,
-                   augmenter: WaveAugmenter) -> tuple[np.ndarray, np.ndarray]:
-    """Augmented patches ``[stop - start, 187, 96]`` and labels of ``plan[start:stop]``.
-
-    Each example has its own generator, seeded by (seed, epoch, position): examples are
-    made a batch at a time (memory stays bounded on big datasets), and neither a batch
-    retried at half size after an out-of-memory error nor the batch size changes them.
-    """
-    long = int(PATCH_SAMPLES * _CROP_MARGIN)
-    patches = np.empty((stop - start, 187, 96), dtype=np.float32)
-    labels = np.empty(stop - start, dtype=np.int64)
-    for row, position in enumerate(range(start, stop)):
-        rng = np.random.default_rng([config.seed, epoch, position])
-        waveform, label = tracks[plan[position]]
-        crop = crop_samples(np.asarray(waveform, dtype=np.float32), rng, long)
-        other = tracks[int(rng.integers(len(tracks)))][0]
-        other = crop_samples(np.asarray(other, dtype=np.float32), rng, PATCH_SAMPLES)
-        patches[row] = patch_logmel(augmenter(crop, rng, PATCH_SAMPLES, other))
-        labels[row] = label
-    return patches, labels
+def _set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
+    for group in optimizer.param_groups:
+        group["lr"] = lr * group.get("lr_scale", 1.0)
 
 
 def predict_tracks(net: torch.nn.Module, waveforms: Sequence[np.ndarray], device: torch.device,
@@ -155,34 +155,32 @@ def predict_tracks(net: torch.nn.Module, waveforms: Sequence[np.ndarray], device
     return np.stack(out).astype(np.float64)
 
 
-def _validate(net: torch.nn.Module, valid: Sequence[tuple[np.ndarray, int]], device: torch.device,
-              amp: bool) -> dict[str, float]:
+def _validate(net: torch.nn.Module, valid: Sequence[tuple[np.ndarray, int]], source: Any,
+              device: torch.device, amp: bool) -> dict[str, float]:
     if not valid:
         return {}
-    probs = predict_tracks(net, [w for w, _ in valid], device, amp=amp)
+    if source.banked:
+        probs = source.valid_probs(net)
+    else:
+        probs = predict_tracks(net, [w for w, _ in valid], device, amp=amp)
     labels = np.array([label for _, label in valid])
     loss = float(-np.mean(np.log(np.clip(probs[np.arange(len(labels)), labels], 1e-7, 1.0))))
     return {"valid_loss": loss, "valid_accuracy": float(np.mean(probs.argmax(axis=1) == labels))}
 
 
-def _train_step(net, optimizer, scaler, device, config, make, n_classes, epoch,
+def _train_step(net, optimizer, scaler, device, config, source, plan, n_classes, epoch,
                 progress_of: Callable[[int], float]) -> Callable[[int, int], float]:
     def step(start: int, stop: int) -> float:
         optimizer.zero_grad(set_to_none=True)
-        patches, labels = make(start, stop)
-        x = torch.from_numpy(patches)
+        x, labels = source.batch(plan, start, stop, epoch)
         targets = F.one_hot(torch.from_numpy(labels), n_classes).float()
         # batch-level randomness seeded by the batch's position, like the examples'
-        rng = np.random.default_rng([config.seed, epoch, start, 1])
-        if config.augment.spec_masks:
-            gen = torch.Generator().manual_seed(int(rng.integers(2**62)))
-            x = spec_augment(x, gen)
-        x, targets = mixup(x, targets, config.augment.mixup_alpha, rng)
+        x, targets = mixup(x, targets, config.augment.mixup_alpha,
+                           np.random.default_rng([config.seed, epoch, start, 1]))
         x, targets = x.to(device), targets.to(device)
-        for group in optimizer.param_groups:
-            group["lr"] = config.lr * _lr_factor(progress_of(start), config)
+        _set_lr(optimizer, config.lr * _lr_factor(progress_of(start), config))
         with autocast(device, config.amp):
-            logits = net(x)
+            logits = source.forward(net, x)
         loss = torch.sum(-targets * torch.log_softmax(logits.float(), dim=1), dim=1).mean()
         if scaler is not None:
             scaler.scale(loss).backward()
@@ -268,8 +266,15 @@ def fit(
         sizer.size = int(saved.state.get("batch_size", sizer.size))
         resumed_from = int(state["epoch"])
     augmenter = WaveAugmenter(config.augment, background)
+    source = (BankSource(train, config, augmenter, valid)
+              if config.bank_crops > 0 and getattr(net, "cacheable", False) and train
+              else CropSource(train, config, augmenter))
+    if state["epoch"] < config.epochs and not source.prepare(net, device, cancel):
+        return FitResult(best, state["history"], int(state["best_epoch"]), "cancelled",
+                         resumed_from, sizer.size, [], str(device),
+                         time.perf_counter() - start_time)
     stopped = "completed"
-    if device.type == "cuda" and resumed_from == 0 and train:
+    if device.type == "cuda" and resumed_from == 0 and train and not source.banked:
         _grow_batch(net, sizer, train, config, len(classes), device)
     while state["epoch"] < config.epochs:
         epoch = int(state["epoch"])
@@ -277,16 +282,11 @@ def fit(
             stopped = "early-stopping"
             break
         torch.manual_seed(config.seed * 100_003 + epoch)  # dropout masks
-        plan = _epoch_plan(len(train), config, epoch)
+        plan = source.plan(epoch)
         net.train()
         n = len(plan)
-
-        def make(start: int, stop: int, plan=plan, epoch=epoch):
-            return _make_examples(train, plan, start, stop, config, epoch, augmenter)
-
-        step = _train_step(net, optimizer, scaler, device, config, make, len(classes), epoch,
-                           lambda start, e=epoch, n=n: e + start / max(1, n))
-        losses = []
+        step = _train_step(net, optimizer, scaler, device, config, source, plan, len(classes),
+                           epoch, lambda start, e=epoch, n=n: e + start / max(1, n))
 
         def guarded(start: int, stop: int, step=step) -> float:
             if cancel is not None and cancel():
@@ -299,8 +299,8 @@ def fit(
             stopped = "cancelled"
             break
         record = {"epoch": epoch + 1, "train_loss": float(np.sum(losses) / max(1, n)),
-                  "lr": config.lr * _lr_factor(epoch + 1, config), "batch_size": sizer.size,
-                  **_validate(net, valid, device, config.amp)}
+                  "examples": n, "lr": config.lr * _lr_factor(epoch + 1, config),
+                  "batch_size": sizer.size, **_validate(net, valid, source, device, config.amp)}
         state["history"].append(record)
         _early_stopping(state, record)
         if state["best_epoch"] == epoch + 1 or not valid:
@@ -312,13 +312,11 @@ def fit(
             on_epoch(record)
         if on_progress is not None:
             on_progress(epoch + 1, config.epochs)
-    else:
-        stopped = "completed"
     if stopped == "early-stopping" and on_progress is not None:
         on_progress(config.epochs, config.epochs)
     return FitResult(best, state["history"], int(state["best_epoch"] or state["epoch"]), stopped,
-                     resumed_from, sizer.size, list(sizer.history), str(device),
-                     time.perf_counter() - start_time)
+                     resumed_from, sizer.size, [*getattr(source, "notes", []), *sizer.history],
+                     str(device), time.perf_counter() - start_time)
 
 
 class _Cancelled(Exception):

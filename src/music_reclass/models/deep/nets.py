@@ -25,11 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 
 from music_reclass.errors import ModelError, ParameterError
+from music_reclass.models.deep import DEEP_MODELS
 from music_reclass.models.deep.frontend import N_MELS, PATCH_FRAMES
 
 __all__ = ["DEEP_MODELS", "LogMelCNN", "MusicnnFinetune", "build_network", "default_architecture"]
 
-DEEP_MODELS = ("cnn", "musicnn-finetune")
 
 
 class LogMelCNN(nn.Module):
@@ -58,6 +58,9 @@ class LogMelCNN(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(2 * previous, n_classes)
 
+    #: no frozen trunk: every layer trains (see :attr:`MusicnnFinetune.cacheable`)
+    cacheable = False
+
     def embed(self, patches: torch.Tensor) -> torch.Tensor:
         """Pooled features ``[B, 2 * channels[-1]]`` (global max and mean)."""
         x = self.blocks(self.input_bn(patches.unsqueeze(1)))
@@ -69,6 +72,10 @@ class LogMelCNN(nn.Module):
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
         return self.head(self.embed(patches))
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """None: trained from scratch."""
+        return []
 
 
 class MusicnnFinetune(nn.Module):
@@ -104,23 +111,53 @@ class MusicnnFinetune(nn.Module):
         self.dropout = nn.Dropout(dropout)
         self.classifier = nn.Linear(200, n_classes)
 
-    def embed(self, patches: torch.Tensor) -> torch.Tensor:
-        """musicnn's 200-d penultimate layer of each patch."""
-        # the frozen front end (see the module docstring), in float32 even under mixed
-        # precision: its FFT path is written for it, and it gets no gradient anyway
+    @property
+    def cacheable(self) -> bool:
+        """Whether :meth:`trunk`'s output is small enough to keep per training crop
+        (``unfreeze`` 0: 200 values, 1: 1506; 2 would be the front end's 105k)."""
+        return self.unfreeze < 2
+
+    def trunk(self, patches: torch.Tensor) -> torch.Tensor:
+        """The frozen part: musicnn up to where training starts (no gradient).
+
+        ``unfreeze`` 0: the penultimate layer ``[B, 200]``; 1: the pooled mid end
+        ``[B, 1506]`` (the back end's input); 2: the front end ``[B, 561, 187]``. The
+        front end runs in float32 even under mixed precision: its FFT path is written
+        for it, and it gets no gradient anyway.
+        """
         with torch.no_grad(), torch.autocast(device_type=patches.device.type, enabled=False):
             front = self.musicnn.front_end(patches.float())
-        if self.unfreeze == 0:
-            with torch.no_grad():
+            if self.unfreeze == 0:
                 return self.musicnn.mid_back_end(front)["penultimate"]
-        return self.musicnn.mid_back_end(front)["penultimate"]
+            if self.unfreeze == 1:
+                return self.musicnn.pooled(front)
+        return front
+
+    def tail(self, features: torch.Tensor) -> torch.Tensor:
+        """Logits from :meth:`trunk`'s output: the trained layers and the head."""
+        return self.head(self._penultimate(features))
+
+    def _penultimate(self, features: torch.Tensor) -> torch.Tensor:
+        if self.unfreeze == 0:
+            return features
+        if self.unfreeze == 1:
+            return self.musicnn.back_end(features)["penultimate"]
+        return self.musicnn.mid_back_end(features)["penultimate"]
+
+    def embed(self, patches: torch.Tensor) -> torch.Tensor:
+        """musicnn's 200-d penultimate layer of each patch."""
+        return self._penultimate(self.trunk(patches))
 
     def head(self, embedding: torch.Tensor) -> torch.Tensor:
         """Logits from :meth:`embed`'s output."""
         return self.classifier(self.dropout(F.relu(embedding)))
 
     def forward(self, patches: torch.Tensor) -> torch.Tensor:
-        return self.head(self.embed(patches))
+        return self.tail(self.trunk(patches))
+
+    def pretrained_parameters(self) -> list[nn.Parameter]:
+        """The trainable parameters that start from musicnn's weights (a lower LR)."""
+        return [p for p in self.musicnn.parameters() if p.requires_grad]
 
 
 def _shipped_musicnn_state() -> dict[str, torch.Tensor]:
