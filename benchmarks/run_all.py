@@ -20,7 +20,9 @@ ORDER = [
     "bench_accuracy_gtzan_dev.py",
     "bench_features.py",
     "bench_training.py",
+    "bench_plex.py",
     "fault_injection.py",
+    "bench_web.py",
 ]
 
 

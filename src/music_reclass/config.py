@@ -26,7 +26,12 @@ Keys (every one optional)::
 
     [genre_map]                         # your spellings: "their name" = "your name"
     "Hip Hop" = "Hip-Hop"
-    "Spoken Word" = ""                  # an empty name drops the genre
+    "Spoken Word" = ""                  # an empty name (or false) drops the genre
+
+    [genres]                            # what `reclass learn` takes from your tags
+    ignore = ["Other"]                  # names that are never genres
+    min_tracks = 5                      # fewer tracks: a rare genre
+    rare = "drop"                       # rare genres: pool | drop
 
     [plex]
     url = "http://plex.local:32400"
@@ -63,6 +68,10 @@ KEYS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
             "top_k": (int, "at most this many genres"), "mode": (str, "replace | append | fill")},
     "organise": {"pattern": (str, "target path pattern"), "copy": (bool, "copy rather than move")},
     "genre_map": {},
+    "genres": {"ignore": (list, "names that are never genres"),
+               "min_tracks": (int, "reclass learn: fewest tracks a genre needs"),
+               "rare": (str, "reclass learn: rarer genres are pool | drop"),
+               "other": (str, "reclass learn: the pooled genre's name")},
     "plex": {"url": (str, "Plex server URL"), "token": (str, "Plex token"),
              "path_map": (list, "PLEX=LOCAL prefixes"), "section": (str, "music section name")},
     "serve": {"host": (str, "address to listen on"), "port": (int, "port"),
@@ -92,8 +101,10 @@ class Config:
         return self.data.get(section, {}).get(key, default)
 
     def genre_map(self) -> dict[str, str]:
-        """``[genre_map]``: the owner's spellings (an empty value drops a genre)."""
-        return {str(k): str(v) for k, v in self.data.get("genre_map", {}).items()}
+        """``[genre_map]``: the owner's spellings (``""``: the genre is dropped; ``false``
+        reads as ``""``)."""
+        return {str(k): "" if v is False else str(v)
+                for k, v in self.data.get("genre_map", {}).items()}
 
     def shown(self) -> dict[str, dict[str, Any]]:
         """The values for display, secrets hidden."""
@@ -117,16 +128,17 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     try:
         data = tomllib.loads(where.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ParameterError(f"cannot read {where}: {exc.strerror or exc}") from exc
+        raise ParameterError(f"cannot read the config file {where}: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ParameterError(f"{where} is not valid TOML: {exc}") from exc
+        raise ParameterError(f"the config file {where} is not valid TOML: {exc}") from exc
     _check(where, data)
     if "db" in data.get("library", {}):
         data["library"]["db"] = str(Path(data["library"]["db"]).expanduser())
     return Config(where, True, data)
 
 
-def _check(where: Path, data: Mapping[str, Any]) -> None:
+def _check(path: Path, data: Mapping[str, Any]) -> None:
+    where = f"config file {path}"
     for section, values in data.items():
         if section not in KEYS:
             raise ParameterError(f"{where}: unknown section [{section}] (known: "
@@ -134,9 +146,10 @@ def _check(where: Path, data: Mapping[str, Any]) -> None:
         if not isinstance(values, dict):
             raise ParameterError(f"{where}: [{section}] must be a table")
         if section == "genre_map":
-            bad = [k for k, v in values.items() if not isinstance(v, str)]
+            bad = [k for k, v in values.items() if not (isinstance(v, str) or v is False)]
             if bad:
-                raise ParameterError(f"{where}: [genre_map] {bad[0]!r} must map to a name")
+                raise ParameterError(f"{where}: [genre_map] {bad[0]!r} must map to a name "
+                                     "(or false)")
             continue
         for key, value in values.items():
             if key not in KEYS[section]:

@@ -50,6 +50,7 @@ from music_reclass.act.settle import (
 from music_reclass.audio.tags import read_tags
 from music_reclass.errors import DatabaseError, ParameterError, ReclassError
 from music_reclass.store.analyses import find_analysis
+from music_reclass.store.corrections import correction_for
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.files import record_moved
 from music_reclass.store.journal import retarget, set_done
@@ -109,7 +110,9 @@ def choose_fields(
     """The pattern fields of one analysed file (see the module docstring)."""
     path = row.path
     tags = read_tags(path)
+    corrected = correction_for(conn, row.content_hash)
     predicted, _why_not = choose_genres(find_analysis(conn, row.content_hash, model_id),
+                                        correction=corrected.labels if corrected else None,
                                         min_confidence=min_confidence, top_k=1,
                                         normalise=normalise)
     if predicted:
@@ -145,6 +148,7 @@ def organise_library(
     normalise: Callable[[str], str | None] | None = None,
     echo: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> OrganiseSummary:
     """Move (or copy) the analysed files under ``paths`` into ``into`` by ``pattern``.
 
@@ -178,6 +182,8 @@ def organise_library(
     companions : bool
         Bring cover art, cue sheets, lyrics and notes along (see
         :mod:`~music_reclass.act.companions`).
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each file (``total``: the analysed files).
     cancel : callable, optional
         Checked before each file; True stops the run (status ``cancelled``).
 
@@ -218,7 +224,10 @@ def organise_library(
                          min_confidence=min_confidence, normalise=normalise)
     if group == "album":
         keep_albums_together(fields)
-    for row in rows:
+    done = 0
+    for done, row in enumerate(rows):
+        if on_progress is not None:
+            on_progress(done, len(rows))
         if cancel is not None and cancel():
             summary.status = "cancelled"
             break
@@ -238,6 +247,10 @@ def organise_library(
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    else:
+        done = len(rows)  # every file went through (no cancel, no stop)
+    if on_progress is not None:
+        on_progress(done if rows else 0, len(rows))
     if companions and summary.status != "cancelled" and summary.error is None:
         _bring_companions(conn, summary, into=into, copy=copy, dry_run=dry_run, taken=taken,
                           echo=echo, unrecorded=unrecorded)

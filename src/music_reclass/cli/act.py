@@ -146,12 +146,13 @@ def organise_command(
 
 @app.command("undo")
 def undo_command(
-    run: int | None = typer.Argument(None, help="Run id to undo (default: the latest tag/organise run)."),
+    run: int | None = typer.Argument(None, help="Run id to undo (default: the latest tag/organise/plex-push run)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be undone; change nothing."),
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Undo a tag or organise run: byte for byte where a file is as the run left it, else its
-    genre alone (your later edits kept); refuses, with the reason, what it cannot undo."""
+    genre alone (your later edits kept); refuses, with the reason, what it cannot undo. A
+    plex-push run gets Plex's genres and locks back; a correct run's corrections go."""
     library = open_library(db)
     with handled():
         report = library.undo(run, dry_run=dry_run)

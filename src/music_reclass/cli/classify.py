@@ -171,6 +171,9 @@ def classify_command(
     bar_on_stdout = show_progress and not machine and sys.stdout.isatty()
     width = terminal_width()
     broken_pipe: list[bool] = []
+    if not library.exists and not library.path.is_dir() and not quiet:
+        # said before the live bar starts: a line printed beside it would land in its row
+        stderr_console().print(f"creating the library database {library.path}", markup=False)
     bar = progress_bar("classifying", on_stdout=bar_on_stdout) if show_progress else None
     sink = LineSink(bar if bar_on_stdout else None)
     with bar if bar is not None else nullcontext(), _sigterm_as_interrupt(), handled():
@@ -194,9 +197,6 @@ def classify_command(
             if bar is not None:
                 bar.update(task, completed=done, total=total)
 
-        if not library.exists and not library.path.is_dir() and not quiet:
-            stderr_console().print(f"creating the library database {library.path}",
-                                   markup=False)
         run = library.classify(paths, model=model, taxonomy=taxonomy, jobs=jobs,
                                batch_size=batch_size, force=force, keep_results=False,
                                on_result=on_result, on_progress=on_progress, dask=dask,

@@ -12,12 +12,14 @@ import importlib
 import typer
 
 from music_reclass import __version__
-from music_reclass.cli.app import app
+from music_reclass.cli.app import app, reflow_help
 
 # Importing a command module registers its commands; this order is `reclass --help`'s.
-COMMAND_MODULES = ("classify", "query", "act", "review", "learn", "settings")
+COMMAND_MODULES = ("classify", "query", "act", "review", "learn", "personal", "plex", "serve",
+                   "settings")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"music_reclass.cli.{_name}")
+reflow_help(app)
 
 __all__ = ["app"]
 

@@ -55,6 +55,7 @@ class ActMixin(LibraryBase):
         dry_run: bool = False,
         echo: Callable[[str], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> TagRunSummary:
         """Write the genres of the active model (or ``model``) into the files' tags.
 
@@ -70,7 +71,8 @@ class ActMixin(LibraryBase):
         conn = self.connection() if dry_run else self.writable_connection()
         return tag_library(conn, paths, model_id=model_id, min_confidence=min_confidence,
                            top_k=top_k, mode=mode, dry_run=dry_run,
-                           normalise=self._normaliser(model_id), echo=echo, cancel=cancel)
+                           normalise=self._normaliser(model_id), echo=echo, cancel=cancel,
+                           on_progress=on_progress)
 
     def organise(
         self,
@@ -87,6 +89,7 @@ class ActMixin(LibraryBase):
         companions: bool = True,
         echo: Callable[[str], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> OrganiseSummary:
         """Copy (or move) the analysed files under ``paths`` into genre folders under ``into``.
 
@@ -100,16 +103,20 @@ class ActMixin(LibraryBase):
                                 copy=copy, dry_run=dry_run, min_confidence=min_confidence,
                                 on_collision=on_collision, group=group, companions=companions,
                                 normalise=self._normaliser(model_id),
-                                echo=echo, cancel=cancel)
+                                echo=echo, cancel=cancel, on_progress=on_progress)
 
     def undo(self, run_id: int | None = None, *, dry_run: bool = False) -> UndoReport:
         """Undo a tag or organise run (default: the latest), refusing files changed since;
-        or withdraw the corrections of a correct run."""
+        withdraw the corrections of a correct run; or restore the Plex genres and locks of
+        a plex-push run (the token from the environment or the config file; see
+        :meth:`plex_undo` to pass one)."""
         conn = self.connection() if dry_run else self.writable_connection()
         run = get_run(conn, run_id) if run_id is not None else None
         if run is not None and run.kind == "correct":
             return self._undo_correct_run(run.id, dry_run=dry_run)
-        return undo_run(conn, run_id, dry_run=dry_run)
+        if run is not None and run.kind == "plex-push":
+            return self.plex_undo(run.id, dry_run=dry_run)  # type: ignore[attr-defined]
+        return undo_run(conn, run_id, dry_run=dry_run)  # the latest: plex-push ones included
 
     def _undo_correct_run(self, run_id: int, *, dry_run: bool) -> UndoReport:
         conn = self.connection()

@@ -144,8 +144,11 @@ class TrainedClassifier:
         self, probabilities: np.ndarray, features: np.ndarray, seconds: float
     ) -> Prediction:
         order = np.argsort(-probabilities, kind="stable")[: self.top_k]
+        # a head that carries its own decision policy (the personal head) decides here
+        decide = getattr(self.model.estimator, "decide", None)
+        decided, reason = decide(probabilities) if decide is not None else (None, None)
         return Prediction(
             genres=[(self.classes[i], float(probabilities[i])) for i in order],
             vectors={self.extractor.space: self.extractor.to_vectors(features)},
-            analysed_seconds=float(seconds),
+            analysed_seconds=float(seconds), decided=decided, abstain_reason=reason,
         )
