@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml constraints.txt
 	$(PY) -m pip install -q --upgrade pip
 	# torch first, pinned: the CPU build, never a CUDA one pulled in by a looser requirement
 	$(PY) -m pip install -q -c constraints.txt "torch==2.13.0"
-	$(PY) -m pip install -q -c constraints.txt -e ".[dev,dask,web,plex]"
+	$(PY) -m pip install -q -c constraints.txt -e ".[dev,dask,web,plex,backbones]"
 	touch $(STAMP)
 
 setup: $(STAMP)

@@ -11,12 +11,14 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import typer
 
 from music_reclass.cli.app import app
 from music_reclass.cli.common import DB_HELP, echo, fail, handled, open_library
 from music_reclass.cli.output import progress_callback
+from music_reclass.library import DEEP_MODELS, DeepTrainOutcome
 
 _DATASET_HELP = "Dataset kind and location, two words: gtzan DIR | fma DIR | library DIR | manifest CSV."
 _DB_HELP = DB_HELP + " Features of tracks it classified are read from it."
@@ -31,6 +33,14 @@ def _features_progress():
     return progress_callback("features", enabled=sys.stderr.isatty())
 
 
+def _epoch_line(record: dict[str, Any]) -> None:
+    """One line per epoch of a deep model's training, on stderr."""
+    valid = (f", valid loss {record['valid_loss']:.3f} acc {record['valid_accuracy']:.2f}"
+             if "valid_loss" in record else "")
+    _info(f"epoch {record['epoch']}: train loss {record['train_loss']:.3f}{valid}, "
+          f"lr {record['lr']:.2e}, batch {record['batch_size']}")
+
+
 def _dataset(dataset: tuple[str, Path]) -> tuple[str, Path]:
     kind, path = dataset
     if str(path).startswith("--"):  # `--dataset gtzan --out x` took --out as the folder
@@ -42,7 +52,9 @@ def _dataset(dataset: tuple[str, Path]) -> tuple[str, Path]:
 def train_command(
     dataset: tuple[str, Path] = typer.Option(..., "--dataset", help=_DATASET_HELP),
     features: str = typer.Option("musicnn", "--features", help="musicnn | fma518 | gtzan58."),
-    model: str = typer.Option("logreg", "--model", help="logreg | svm | xgboost | mlp."),
+    model: str = typer.Option(
+        "logreg", "--model", help="logreg | svm | xgboost | mlp (heads on --features) | "
+        "cnn | musicnn-finetune (deep models on log-mel patches)."),
     out: Path = typer.Option(..., "--out", help="Model file to write (its sidecar is OUT.json)."),
     split: str = typer.Option("official", "--split", help="official | random | artist."),
     seed: int = typer.Option(0, "--seed", help="Random seed (split and model)."),
@@ -54,29 +66,42 @@ def train_command(
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
     dask: str | None = typer.Option(
         None, "--dask", help="Extract features on a Dask cluster: local:N or tcp://host:8786."),
+    epochs: int | None = typer.Option(
+        None, "--epochs", min=1, help="Deep models: most epochs (default 30; early stopping)."),
+    resume: bool = typer.Option(
+        False, "--resume", help="Deep models: continue the interrupted run (checkpoint OUT.ckpt/)."),
+    device: str = typer.Option("auto", "--device", help="Deep models: auto | cuda | mps | cpu."),
 ) -> None:
     """Train a genre model on a dataset; write the model, its sidecar and a report folder.
 
     The model is fitted on the train part (the valid part drives early stopping for
-    mlp/xgboost) and evaluated on the test part. With --split official on a subset too
-    small for the official split (e.g. 50 GTZAN clips), an artist-aware split is used
-    instead, and the output and sidecar say so.
+    mlp/xgboost and the deep models; for these it is carved from the train part by
+    artist when the split has none) and evaluated on the test part. With --split
+    official on a subset too small for the official split (e.g. 50 GTZAN clips), an
+    artist-aware split is used instead, and the output and sidecar say so. A deep model
+    writes a checkpoint after every epoch: after an interruption, the same command with
+    --resume continues it.
     """
     from music_reclass.evaluation.reports import metrics_text
 
     library = open_library(db)
-    with handled(), _features_progress() as on_progress:
+    with handled(), progress_callback("training" if model in DEEP_MODELS else "features",
+                                      enabled=sys.stderr.isatty()) as on_progress:
         outcome = library.train(_dataset(dataset), out=out, features=features, model=model,
                                 split=split, seed=seed, fma_features=fma_features,
                                 fma_subset=fma_subset, jobs=jobs, cache=not no_cache,
-                                on_progress=on_progress, on_info=_info, dask=dask)
+                                on_progress=on_progress, on_info=_info, dask=dask,
+                                epochs=epochs, resume=resume, device=device, on_epoch=_epoch_line)
+    if isinstance(outcome, DeepTrainOutcome) and outcome.resumed_from:
+        _info(f"resumed after epoch {outcome.resumed_from}")
     for note in outcome.notes:
         _info(f"note: {note}")
     if outcome.features_stored:
         _info(f"features of {outcome.features_stored} track(s) read from the library "
               f"{library.path} (computed: {outcome.features_computed})")
     if outcome.feature_errors:
-        _info(f"{len(outcome.feature_errors)} track(s) without features (left out), e.g. "
+        _info(f"{len(outcome.feature_errors)} track(s) without "
+              f"{'audio' if model in DEEP_MODELS else 'features'} (left out), e.g. "
               + "; ".join(f"{k}: {v}" for k, v in list(outcome.feature_errors.items())[:3]))
     test = outcome.test_metrics
     if test is None:
@@ -86,8 +111,15 @@ def train_command(
         typer.echo(metrics_text(test, title=f"test ({outcome.split} split, {test['n']} tracks)",
                                 notes=[]))
     typer.echo(f"model:   {outcome.model_path}\nsidecar: {outcome.sidecar_path}"
-               + (f"\nreport:  {outcome.report_dir}" if outcome.report_dir else "")
-               + f"\ntrained in {outcome.train_seconds:.2f} s on {outcome.n_train} tracks")
+               + (f"\nreport:  {outcome.report_dir}" if outcome.report_dir else ""))
+    if isinstance(outcome, DeepTrainOutcome):
+        per_epoch = (f", {outcome.seconds_per_epoch:.1f} s per epoch"
+                     if outcome.seconds_per_epoch is not None else "")
+        typer.echo(f"{outcome.stopped} after {outcome.epochs_run} epoch(s) (best {outcome.best_epoch}) "
+                   f"on {outcome.n_train} tracks in {outcome.train_seconds:.1f} s{per_epoch} "
+                   f"({outcome.device})")
+    else:
+        typer.echo(f"trained in {outcome.train_seconds:.2f} s on {outcome.n_train} tracks")
 
 
 @app.command("evaluate")
@@ -134,20 +166,32 @@ def compare_command(
     fma_subset: str = typer.Option("small", "--fma-subset", help="FMA subset: small | medium | large."),
     jobs: int | None = typer.Option(None, "--jobs", min=0, help="Feature-extraction processes."),
     db: Path | None = typer.Option(None, "--db", help=_DB_HELP),
+    folds: int | None = typer.Option(
+        None, "--folds", min=2, help="Artist-disjoint folds instead of one split "
+        "(default 5 with a deep model)."),
+    epochs: int | None = typer.Option(None, "--epochs", min=1, help="Deep models: most epochs per fold."),
+    device: str = typer.Option("auto", "--device", help="Deep models: auto | cuda | mps | cpu."),
 ) -> None:
-    """Train every (features x model) pair on the same split; print and save the table."""
+    """Train every (features x model) pair on the same split; print and save the table.
+
+    With a deep model among --model (cnn, musicnn-finetune) or with --folds, every model
+    (each deep model, and each features x head pair) is trained and tested on the same
+    artist-disjoint folds instead.
+    """
     from music_reclass.evaluation.compare import comparison_markdown
 
     library = open_library(db)
-    with handled(), _features_progress() as on_progress:
+    models = [m.strip() for m in model.split(",") if m.strip()]
+    with handled(), progress_callback("compare" if folds or set(models) & set(DEEP_MODELS)
+                                      else "features", enabled=sys.stderr.isatty()) as on_progress:
         outcome = library.compare(
             _dataset(dataset), features=[f.strip() for f in features.split(",") if f.strip()],
-            models=[m.strip() for m in model.split(",") if m.strip()], split=split, seed=seed,
+            models=models, split=split, seed=seed,
             out=out, fma_features=fma_features, fma_subset=fma_subset, jobs=jobs,
-            on_progress=on_progress)
+            on_progress=on_progress, folds=folds, epochs=epochs, device=device)
     for note in outcome.notes:
         typer.echo(f"note: {note}")
-    typer.echo(comparison_markdown(outcome.rows))
+    typer.echo(comparison_markdown(outcome.rows, outcome.columns))
     if outcome.written:
         _info(f"saved: {outcome.written['markdown']}, {outcome.written['csv']}")
 

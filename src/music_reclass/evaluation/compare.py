@@ -102,11 +102,12 @@ def compare_models(
     return rows, notes
 
 
-def comparison_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The comparison as a Markdown table."""
+def comparison_markdown(rows: Sequence[Mapping[str, Any]],
+                        columns: Sequence[str] | None = None) -> str:
+    """The comparison as a Markdown table (``columns`` default :data:`COLUMNS`)."""
     from music_reclass.evaluation.reports import markdown_table
 
-    return markdown_table(rows, COLUMNS)
+    return markdown_table(rows, COLUMNS if columns is None else columns)
 
 
 def comparison_csv(rows: Sequence[Mapping[str, Any]]) -> str:

@@ -221,6 +221,15 @@ _BUILTIN: dict[str, tuple[str, str]] = {
     "fma518": ("music_reclass.features.fma518", "FMA518Extractor"),
     "gtzan58": ("music_reclass.features.gtzan58", "GTZAN58Extractor"),
     "musicnn": ("music_reclass.features.musicnn_embedding", "MusicnnEmbeddingExtractor"),
+    # large pretrained encoders, from local weights folders (features/backbones/)
+    "mert": ("music_reclass.features.backbones.mert", "mert_extractor"),
+    "mert-330m": ("music_reclass.features.backbones.mert", "mert_330m_extractor"),
+    "openjmla": ("music_reclass.features.backbones.openjmla", "openjmla_extractor"),
+}
+#: name prefixes whose rest is an argument, e.g. ``hf:PATH`` (a Hugging Face audio model
+#: saved in folder PATH): prefix -> (module, factory taking the argument)
+_PREFIXED: dict[str, tuple[str, str]] = {
+    "hf:": ("music_reclass.features.backbones.hf", "hf_extractor"),
 }
 _FACTORIES: dict[str, Callable[[], FeatureExtractor]] = {}
 _INSTANCES: dict[str, FeatureExtractor] = {}
@@ -250,8 +259,8 @@ def register_extractor(
 
 
 def available_extractors() -> list[str]:
-    """Names accepted by :func:`get_extractor`, sorted."""
-    return sorted(set(_BUILTIN) | set(_FACTORIES))
+    """Names accepted by :func:`get_extractor`, sorted (``hf:PATH`` stands for any folder)."""
+    return sorted(set(_BUILTIN) | set(_FACTORIES) | {f"{p}PATH" for p in _PREFIXED})
 
 
 def get_extractor(name: str) -> FeatureExtractor:
@@ -270,6 +279,12 @@ def get_extractor(name: str) -> FeatureExtractor:
         elif name in _BUILTIN:
             module_name, class_name = _BUILTIN[name]
             factory = getattr(importlib.import_module(module_name), class_name)
+        elif prefix := next((p for p in _PREFIXED if name.startswith(p) and len(name) > len(p)), None):
+            module_name, function_name = _PREFIXED[prefix]
+            function = getattr(importlib.import_module(module_name), function_name)
+
+            def factory(argument: str = name[len(prefix):]) -> FeatureExtractor:
+                return function(argument)
         else:
             raise ParameterError(
                 f"unknown feature extractor {name!r}; available: {', '.join(available_extractors())}"

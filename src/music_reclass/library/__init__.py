@@ -26,7 +26,14 @@ from music_reclass.library.curate import (
     Suggestion,
     SuggestReport,
 )
-from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMixin, TrainOutcome
+from music_reclass.library.deep import DEEP_MODELS
+from music_reclass.library.learn import (
+    CompareOutcome,
+    DeepTrainOutcome,
+    EvaluateOutcome,
+    LearnMixin,
+    TrainOutcome,
+)
 from music_reclass.library.models import ModelSpec
 from music_reclass.library.personal import LearnReport
 from music_reclass.library.plex import PlexMixin, PlexPullReport, PulledLabel
@@ -36,6 +43,7 @@ from music_reclass.library.serve import AudioSource, ChangeView, ChartData, File
 from music_reclass.store.queries import FileQuery, FileView
 
 __all__ = [
+    "DEEP_MODELS",
     "AudioSource",
     "CancelToken",
     "ChangeView",
@@ -43,6 +51,7 @@ __all__ = [
     "ClassifyRun",
     "CorrectionReport",
     "CompareOutcome",
+    "DeepTrainOutcome",
     "EvaluateOutcome",
     "FilePage",
     "FileQuery",

@@ -9,8 +9,7 @@ training on an analysed folder needs no second pass through the networks.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -18,46 +17,16 @@ import numpy as np
 
 from music_reclass.errors import ParameterError
 from music_reclass.library.core import LibraryBase
+from music_reclass.library.learn_outcomes import (
+    CompareOutcome,
+    DeepTrainOutcome,
+    EvaluateOutcome,
+    TrainOutcome,
+)
 
-__all__ = ["CompareOutcome", "EvaluateOutcome", "LearnMixin", "TrainOutcome"]
+__all__ = ["CompareOutcome", "DeepTrainOutcome", "EvaluateOutcome", "LearnMixin", "TrainOutcome"]
 
 DATASET_KINDS = ("gtzan", "fma", "library", "manifest")
-
-
-@dataclass
-class TrainOutcome:
-    """What :meth:`Library.train` wrote and measured."""
-
-    model_path: Path
-    sidecar_path: Path
-    report_dir: Path | None
-    dataset: str
-    n_labelled: int
-    n_classes: int
-    split: str
-    counts: dict[str, int]
-    notes: list[str]
-    test_metrics: dict[str, Any] | None
-    train_seconds: float
-    n_train: int
-    features_stored: int  # tracks whose features came from the library's stored vectors
-    features_computed: int
-    feature_errors: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class EvaluateOutcome:
-    title: str
-    notes: list[str]
-    metrics: dict[str, Any]
-    report_dir: Path
-
-
-@dataclass
-class CompareOutcome:
-    rows: list[dict[str, Any]]
-    notes: list[str]
-    written: dict[str, Path] | None
 
 
 class LearnMixin(LibraryBase):
@@ -165,24 +134,61 @@ class LearnMixin(LibraryBase):
         on_progress: Callable[[int, int], None] | None = None,
         on_info: Callable[[str], None] | None = None,
         dask: str | None = None,
+        epochs: int | None = None,
+        resume: bool = False,
+        device: str = "auto",
+        on_epoch: Callable[[dict[str, Any]], None] | None = None,
+        cancel: Callable[[], bool] | None = None,
+        params: Mapping[str, Any] | None = None,
+        architecture: Mapping[str, Any] | None = None,
     ) -> TrainOutcome:
-        """Train a head on a dataset; write the model, its sidecar and a report folder.
+        """Train a model on a dataset; write the model, its sidecar and a report folder.
+
+        ``model`` is a head on ``features`` (``logreg``, ``svm``, ``xgboost``, ``mlp``) or
+        a deep model trained on the audio's log-mel patches (``cnn``,
+        ``musicnn-finetune``; ``features`` does not apply). Only deep models take
+        ``epochs`` (default 30, early stopping on an artist-disjoint validation part),
+        ``resume`` (continue the interrupted run whose checkpoint is ``<out>.ckpt/``),
+        ``device`` (``auto``, ``cuda``, ``mps``, ``cpu``), ``on_epoch`` (each epoch's
+        record), ``cancel`` (polled between batches; the checkpoint stays), ``params``
+        (other :class:`~music_reclass.models.deep.loop.TrainConfig` fields: ``lr``,
+        ``batch_size``, ``bank_crops``...) and ``architecture`` (``unfreeze``,
+        ``channels``, ``dropout``...); they return a :class:`DeepTrainOutcome`.
+        ``on_progress(done, total)`` counts tracks decoded, then epochs.
 
         Examples
         --------
         >>> lib.train(("gtzan", "gtzan-dev"), out="m.joblib").test_metrics["accuracy"]  # doctest: +SKIP
+        >>> lib.train(("gtzan", "gtzan-dev"), out="cnn.safetensors", model="cnn", epochs=20)  # doctest: +SKIP
         """
         from music_reclass.evaluation.reports import write_report
         from music_reclass.evaluation.training import choose_split, train_model
+        from music_reclass.library.deep import DEEP_MODELS, train_deep_model
         from music_reclass.models.artifact import save_model, sidecar_path
         from music_reclass.models.heads import HEADS
 
         out = Path(out)
-        if model not in HEADS:
-            raise ParameterError(f"unknown model {model!r}; use {', '.join(HEADS)}")
+        if model not in HEADS and model not in DEEP_MODELS:
+            raise ParameterError(f"unknown model {model!r}; use {', '.join((*HEADS, *DEEP_MODELS))}")
         if out.suffix.lower() == ".json":
             raise ParameterError("--out must not end in .json (that name is the sidecar's)")
         info = on_info or (lambda message: None)
+        if model in DEEP_MODELS:
+            if features != "musicnn":
+                info(f"note: --features {features} is not used by {model} (it reads log-mel patches)")
+            if epochs is not None and epochs < 1:
+                raise ParameterError(f"--epochs must be at least 1, got {epochs}")
+            data = self.load_dataset(dataset, fma_features=fma_features, fma_subset=fma_subset)
+            return train_deep_model(data, dataset[1], out=out, model=model, split=split, seed=seed,
+                                    epochs=epochs, resume=resume, device=device,
+                                    on_progress=on_progress, on_epoch=on_epoch, on_info=info,
+                                    cancel=cancel, params=params, architecture=architecture)
+        for given, name in ((epochs is not None, "--epochs"), (resume, "--resume"),
+                            (device != "auto", "--device"), (bool(params), "params"),
+                            (bool(architecture), "architecture")):
+            if given:
+                raise ParameterError(f"{name} applies to the deep models ({', '.join(DEEP_MODELS)}), "
+                                     f"not to {model}")
         data = self.load_dataset(dataset, fma_features=fma_features, fma_subset=fma_subset)
         parts, kind, notes = choose_split(data, split, seed=seed)
         counts = {name: len(parts[name]) for name in ("train", "valid", "test")}
@@ -275,11 +281,36 @@ class LearnMixin(LibraryBase):
         jobs: int | None = None,
         use_library: bool = True,
         on_progress: Callable[[int, int], None] | None = None,
+        folds: int | None = None,
+        epochs: int | None = None,
+        device: str = "auto",
+        cancel: Callable[[], bool] | None = None,
     ) -> CompareOutcome:
-        """Train every (features x model) pair on one split; the comparison table."""
+        """Train every (features x model) pair on one split; the comparison table.
+
+        With a deep model among ``models`` (``cnn``, ``musicnn-finetune``), or with
+        ``folds``, every model (each deep model, and each features x head pair) is
+        trained and tested on the same ``folds`` (default 5) artist-disjoint folds
+        instead, ``split`` does not apply, and the table has the fold columns
+        (:data:`~music_reclass.evaluation.deep_compare.FOLD_COLUMNS`). ``epochs`` and
+        ``device`` are the deep models'; ``on_progress`` then counts (model, fold)
+        pairs and ``cancel`` is polled between folds and batches (the rows finished so
+        far are returned, with a "cancelled" note).
+        """
         from music_reclass.evaluation.compare import compare_models, write_comparison
+        from music_reclass.library.deep import DEEP_MODELS, compare_folds
 
         data = self.load_dataset(dataset, fma_features=fma_features, fma_subset=fma_subset)
+        if folds is not None or any(m in DEEP_MODELS for m in models):
+            return compare_folds(
+                data, features=list(features), models=list(models),
+                folds=5 if folds is None else folds, seed=seed, epochs=epochs, device=device,
+                jobs=jobs, out=out, on_progress=on_progress, cancel=cancel,
+                feature_sets=lambda name: self.dataset_features(data, name, jobs=jobs,
+                                                                use_library=use_library))
+        if epochs is not None or device != "auto":
+            raise ParameterError("--epochs and --device apply to the deep models "
+                                 f"({', '.join(DEEP_MODELS)})")
         sets = None
         if getattr(data, "features", None) is None:  # audio: stored vectors where they fit
             sets = {name: self.dataset_features(data, name, jobs=jobs, use_library=use_library,

@@ -77,6 +77,7 @@ __all__ = [
     "compare_library_versions",
     "library_versions",
     "load_model",
+    "model_kind",
     "save_model",
     "sha256_file",
     "sidecar_path",
@@ -346,6 +347,18 @@ def save_model(artifact: ModelArtifact, path: str | os.PathLike) -> Path:
     artifact.meta = meta
     artifact.path = path
     return sidecar_path(path)
+
+
+def model_kind(path: str | os.PathLike) -> str:
+    """What a model file is, by its sidecar's ``"kind"``: ``"head"`` (also for sidecars
+    older than the field, and for a missing or unreadable sidecar, so that loading it
+    gives :func:`load_model`'s precise error) or another kind, e.g. ``"deep"``."""
+    try:
+        meta = json.loads(sidecar_path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return "head"
+    kind = meta.get("kind", "head") if isinstance(meta, dict) else "head"
+    return kind if isinstance(kind, str) else "head"
 
 
 def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:

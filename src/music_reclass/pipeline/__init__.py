@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from music_reclass.errors import ParameterError
+from music_reclass.errors import ModelError, ParameterError
 from music_reclass.pipeline.prediction import Classifier, Prediction
 from music_reclass.pipeline.zeroshot import MUSICNN_MODELS, MusicnnTagClassifier
 from music_reclass.taxonomy import Taxonomy
@@ -41,7 +41,8 @@ def load_classifier(
     model : None, str or Path
         None or ``"musicnn"``: the embedded zero-shot classifier (both musicnn
         taggers + a tag -> genre mapping). Otherwise the path of a trained model
-        artifact (see ``music_reclass.models.artifact``).
+        artifact: a scikit-learn head (``music_reclass.models.artifact``) or, when its
+        sidecar says ``"kind": "deep"``, a deep model (``music_reclass.models.deep``).
     taxonomy : str, Path or Taxonomy
         For the embedded classifier: ``"default"`` (17 genres), ``"gtzan"`` (the
         10 GTZAN genres) or a JSON mapping file. Trained models carry their own
@@ -70,6 +71,16 @@ def load_classifier(
         raise ParameterError(
             "taxonomy applies to the embedded classifier only: a trained model has its own classes"
         )
+    from music_reclass.models.artifact import model_kind
+
+    kind = model_kind(model)  # the sidecar says what the file is
+    if kind == "deep":
+        from music_reclass.pipeline.deep import DeepClassifier
+
+        return DeepClassifier(model, top_k=top_k)
+    if kind != "head":
+        raise ModelError(f"{Path(model).name}: unknown model kind {kind!r} (this version "
+                         "reads 'head' and 'deep' models)")
     from music_reclass.pipeline.trained import TrainedClassifier
 
     return TrainedClassifier(model, top_k=top_k)

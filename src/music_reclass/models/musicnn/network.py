@@ -72,6 +72,12 @@ class FrozenBatchNorm(nn.Module):
         return x * scale.view(shape) + shift.view(shape)
 
 
+def _interleave(max_pool: torch.Tensor, mean_pool: torch.Tensor) -> torch.Tensor:
+    """TF concatenates [B, 753, 1] max and mean on the last axis, then flattens: the dense
+    layer sees max_0, mean_0, max_1, mean_1, ..."""
+    return torch.stack([max_pool, mean_pool], dim=2).flatten(1)
+
+
 def _batch_norm(n_features: int) -> FrozenBatchNorm:
     return FrozenBatchNorm(n_features)
 
@@ -140,6 +146,12 @@ class MusicnnNet(nn.Module):
 
     def _midend_backend(self, front: torch.Tensor) -> dict[str, torch.Tensor]:
         """From the front-end features ``[B, 561, 187]`` to all outputs."""
+        max_pool, mean_pool = self._midend_pools(front)
+        return {**self.back_end(_interleave(max_pool, mean_pool)),
+                "max_pool": max_pool, "mean_pool": mean_pool}
+
+    def _midend_pools(self, front: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Mid end: max and mean over time ``[B, 753]`` of the front end and mid layers."""
         features = [front]
         previous = front
         for index, block in enumerate((self.midend_1, self.midend_2, self.midend_3)):
@@ -151,24 +163,22 @@ class MusicnnNet(nn.Module):
             features.append(out)
             previous = out
         stacked = torch.cat(features, dim=1)  # [B, 753, T]
-        max_pool = stacked.amax(dim=2)
-        mean_pool = stacked.mean(dim=2)
-        # TF concatenates [B, 753, 1] max and mean on the last axis, then flattens:
-        # the dense layer sees max_0, mean_0, max_1, mean_1, ...
-        flat = torch.stack([max_pool, mean_pool], dim=2).flatten(1)
+        return stacked.amax(dim=2), stacked.mean(dim=2)
+
+    def pooled(self, front: torch.Tensor) -> torch.Tensor:
+        """The back end's input ``[B, 1506]`` (mid end, pooled over time) of :meth:`front_end`'s
+        output; :meth:`back_end` takes it from there."""
+        return _interleave(*self._midend_pools(front))
+
+    def back_end(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """From :meth:`pooled`'s output to ``taggram``, ``logits`` and ``penultimate``."""
         scale, shift = _bn_scale_shift(self.pool_bn)
         flat = flat * scale + shift
         dense = F.relu(self.dense.linear(flat))
         scale, shift = _bn_scale_shift(self.dense.bn)
         penultimate = dense * scale + shift
         logits = self.output.linear(penultimate)
-        return {
-            "taggram": torch.sigmoid(logits),
-            "logits": logits,
-            "penultimate": penultimate,
-            "max_pool": max_pool,
-            "mean_pool": mean_pool,
-        }
+        return {"taggram": torch.sigmoid(logits), "logits": logits, "penultimate": penultimate}
 
     # ------------------------------------------------------------------ reference path
     def forward_reference(self, patches: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -198,9 +208,21 @@ class MusicnnNet(nn.Module):
             raise ParameterError(
                 f"expected patches [B, {N_FRAMES}, {N_MELS}], got {tuple(patches.shape)}"
             )
+        return self._midend_backend(self.front_end(patches))
+
+    def front_end(self, patches: torch.Tensor) -> torch.Tensor:
+        """Front-end features ``[B, 561, 187]`` of ``[B, 187, 96]`` patches (fast path).
+
+        The fast filters are derived from the weights without gradient: fine-tuning
+        (``models.deep``) keeps this part frozen and trains :meth:`mid_back_end` (or only
+        :meth:`back_end`, from :meth:`pooled`'s output).
+        """
         x = self._normalise_input(patches)
         fast = self._fast_weights()
-        front = torch.cat([self._timbral_fft(x, fast), self._temporal(x, fast)], dim=1)
+        return torch.cat([self._timbral_fft(x, fast), self._temporal(x, fast)], dim=1)
+
+    def mid_back_end(self, front: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Mid end and back end: from :meth:`front_end`'s output to every output."""
         return self._midend_backend(front)
 
     def _fast_weights(self) -> dict[str, torch.Tensor]:
