@@ -188,6 +188,7 @@ def load_centred(
 _BUILTIN: dict[str, tuple[str, str]] = {
     "fma518": ("music_reclass.features.fma518", "FMA518Extractor"),
     "gtzan58": ("music_reclass.features.gtzan58", "GTZAN58Extractor"),
+    "gtzan53": ("music_reclass.features.gtzan_spectral", "GTZANSpectralExtractor"),
     "musicnn": ("music_reclass.features.musicnn_embedding", "MusicnnEmbeddingExtractor"),
 }
 _FACTORIES: dict[str, Callable[[], FeatureExtractor]] = {}

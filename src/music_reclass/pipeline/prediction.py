@@ -31,6 +31,15 @@ class Prediction:
         Seconds of audio the model actually looked at.
     n_patches : int
         Number of model patches (about 3 s each for musicnn).
+    decided : list of str or None
+        The genres the decision policy lets ``reclass tag`` write by default (best
+        first; empty when it abstains); None when no policy was applied
+        (see :mod:`music_reclass.trust`).
+    abstain_reason : str or None
+        Why the policy abstained: ``"out-of-vocabulary"``, ``"ambiguous"`` or
+        ``"low-confidence"``; None when it decided (or was not applied).
+    stage : str or None
+        The cascade stage that decided the track (None outside a cascade).
     """
 
     genres: list[tuple[str, float]]
@@ -38,19 +47,35 @@ class Prediction:
     embeddings: dict[str, np.ndarray] = field(default_factory=dict)
     analysed_seconds: float = 0.0
     n_patches: int = 0
+    decided: list[str] | None = None
+    abstain_reason: str | None = None
+    stage: str | None = None
 
     @property
     def top(self) -> tuple[str, float]:
         """The best ``(genre, probability)``."""
         return self.genres[0]
 
+    @property
+    def decided_label(self) -> str | None:
+        """The first decided genre, or None (abstained, or no policy applied)."""
+        return self.decided[0] if self.decided else None
+
     def as_records(self) -> dict[str, object]:
-        """JSON-ready summary (no embeddings), in the DB's ``{"label", "confidence"}`` form."""
+        """JSON-ready summary (no embeddings), in the DB's ``{"label", "confidence"}`` form.
+
+        ``decided`` is the first decided genre or None (the ``"decided"`` of
+        ``reclass classify --json``); ``decided_genres`` all of them.
+        """
         return {
             "genres": [{"label": g, "confidence": round(float(c), 6)} for g, c in self.genres],
             "tags": [{"label": t, "confidence": round(float(c), 6)} for t, c in self.tags],
             "analysed_seconds": float(self.analysed_seconds),
             "n_patches": int(self.n_patches),
+            "decided": self.decided_label,
+            "decided_genres": list(self.decided or []),
+            "abstain_reason": self.abstain_reason,
+            "stage": self.stage,
         }
 
 
