@@ -17,6 +17,7 @@ ORDER = [
     "bench_musicnn.py",
     "bench_classify.py",
     "bench_accuracy_gtzan_dev.py",
+    "bench_trust.py",
     "bench_features.py",
     "bench_training.py",
     "fault_injection.py",

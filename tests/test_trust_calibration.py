@@ -200,3 +200,13 @@ def test_too_few_examples_give_sets_of_every_genre():
     assert sets.members([("a", 0.9), ("b", 0.1)]) == ["a", "b"]
     with pytest.raises(ParameterError):
         fit_conformal(np.full((3, 5), 0.2), ["a", "b", "c"], CLASSES, alpha=1.5)
+
+
+def test_ece_noise_floor_shrinks_with_the_number_of_tracks():
+    from music_reclass.trust.calibration import calibrated_ece_range
+
+    rng = np.random.default_rng(13)
+    few = calibrated_ece_range(rng.uniform(0.2, 1.0, size=50), n_draws=300)
+    many = calibrated_ece_range(rng.uniform(0.2, 1.0, size=5000), n_draws=100)
+    assert few[1] <= few[0] <= few[2]
+    assert few[0] > 0.05 > many[0]  # 50 tracks cannot show an ECE of 0.05; 5000 can

@@ -51,7 +51,7 @@ def _usage_error(message: str) -> typer.Exit:
     return typer.Exit(EXIT_USAGE)
 
 
-def make_classifier(model: Path | None, taxonomy: str) -> Any:
+def make_classifier(model: Path | None, taxonomy: str, cascade: bool = False) -> Any:
     """The classifier of a run (the real one unless the test hook is set)."""
     hook = os.environ.get(TEST_CLASSIFIER_ENV)
     if hook:
@@ -59,7 +59,7 @@ def make_classifier(model: Path | None, taxonomy: str) -> Any:
         return getattr(importlib.import_module(module), attribute)(model=model, taxonomy=taxonomy)
     from music_reclass.pipeline import load_classifier
 
-    return load_classifier(model, taxonomy=taxonomy, top_k=None)
+    return load_classifier(model, taxonomy=taxonomy, top_k=None, cascade=cascade)
 
 
 def _set_inference_threads(jobs: int) -> None:
@@ -184,6 +184,9 @@ def classify_command(
     batch_size: int = typer.Option(
         4, "--batch-size", min=1, help="Tracks per network forward pass.", hidden=True
     ),
+    cascade: bool = typer.Option(
+        False, "--cascade", help="Progressive cascade: cheap stages first, more only if unsure."
+    ),
 ) -> None:
     """Classify the genre of every audio file under PATHS and record it in the library DB."""
     from music_reclass.library.scan import classify_paths, count_files, default_jobs
@@ -197,7 +200,7 @@ def classify_command(
         )
     jobs = default_jobs() if jobs is None else jobs
     try:
-        classifier = make_classifier(model, taxonomy)
+        classifier = make_classifier(model, taxonomy, cascade)
     except ReclassError as exc:
         raise _usage_error(str(exc)) from exc
     except KeyboardInterrupt:
@@ -247,7 +250,8 @@ def classify_command(
                 batch_size=batch_size,
                 on_result=on_result,
                 on_ignored=on_ignored,
-                params={"taxonomy": taxonomy, "model": str(model) if model else None},
+                params={"taxonomy": taxonomy, "model": str(model) if model else None,
+                        "cascade": cascade},
             )
         finally:
             conn.close()

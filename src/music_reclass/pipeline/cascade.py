@@ -162,12 +162,17 @@ class CascadeClassifier:
         """
         return self.trace_file(path).prediction
 
-    def trace_file(self, path: str | Path) -> CascadeTrace:
-        """:meth:`predict_file` with the stage reached and the seconds each component took."""
+    def trace_file(self, path: str | Path, *, every_stage: bool = False) -> CascadeTrace:
+        """:meth:`predict_file` with the stage reached and the seconds each component took.
+
+        ``every_stage`` computes every component first (the cost of running all stages,
+        for benchmarks); the answer is the same.
+        """
         from music_reclass.audio.excerpt import load_excerpt
 
         return self._run(_Track(lambda: load_excerpt(path, sr=SR).waveform,
-                                lambda: self._spectral_extractor().load(path)))
+                                lambda: self._spectral_extractor().load(path)),
+                         every_stage=every_stage)
 
     def predict_waveform(self, waveform: np.ndarray) -> Prediction:
         """Classify mono 16 kHz audio. The spectral features are then computed from it
@@ -181,9 +186,14 @@ class CascadeClassifier:
         return [self.predict_waveform(w) for w in waveforms]
 
     # -- the stages -------------------------------------------------------------------------
-    def _run(self, track: _Track) -> CascadeTrace:
+    def _run(self, track: _Track, *, every_stage: bool = False) -> CascadeTrace:
         params = self.params
         raw: dict[str, np.ndarray] = {}
+        if every_stage:
+            for stage in params.stages:
+                for name in stage.pool:
+                    if name not in raw:
+                        raw[name] = self._component(name, track)
         for k, stage in enumerate(params.stages):
             for name in stage.pool:
                 if name not in raw:

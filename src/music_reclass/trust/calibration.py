@@ -44,6 +44,7 @@ __all__ = [
     "OBJECTIVES",
     "SCORE_FLOOR",
     "Calibration",
+    "calibrated_ece_range",
     "cross_validated_probabilities",
     "fit_calibration",
     "log_scores",
@@ -342,3 +343,29 @@ def cross_validated_probabilities(
             weight, level = _fit_params(s[~held], train_y, objective, background)
         out[held] = _probabilities(s[held], weight, level)
     return out
+
+
+def calibrated_ece_range(confidence: Sequence[float], *, n_bins: int = 10, n_draws: int = 2000,
+                         seed: int = 0) -> tuple[float, float, float]:
+    """The ECE a *perfectly calibrated* model would show on this many tracks, by chance.
+
+    Each track is drawn right with probability equal to its confidence; the ECE of such
+    draws is pure sampling noise. On a few dozen tracks it is large, so an ECE target
+    below it cannot be told apart from perfect calibration.
+
+    Returns
+    -------
+    mean, low, high : float
+        Mean and 5 %-95 % range over ``n_draws`` draws.
+    """
+    c = np.asarray(confidence, dtype=np.float64)
+    rng = np.random.default_rng(seed)
+    index = np.clip(np.ceil(c * n_bins).astype(int) - 1, 0, n_bins - 1)
+    values = []
+    for _ in range(n_draws):
+        right = rng.uniform(size=c.size) < c
+        total = sum(abs(right[index == b].mean() - c[index == b].mean()) * (index == b).sum()
+                    for b in np.unique(index))
+        values.append(total / c.size)
+    low, high = np.quantile(values, [0.05, 0.95])
+    return float(np.mean(values)), float(low), float(high)

@@ -24,7 +24,7 @@ import numpy as np
 
 from music_reclass.errors import ParameterError
 from music_reclass.models.linear import LinearHead
-from music_reclass.trust.calibration import Calibration, fit_calibration
+from music_reclass.trust.calibration import Calibration, fit_calibration, top_label_ece
 from music_reclass.trust.cascade_params import CascadeParams, Component, Stage
 from music_reclass.trust.fitting import HeldOut, TrustSettings, fit_trust
 from music_reclass.trust.model import LOG_PROBABILITIES, TAXONOMY_EVIDENCE
@@ -266,8 +266,10 @@ def cascade_metrics(run: CascadeRun, data: CascadeData, stage_names: Sequence[st
     every = sum(data.costs.values())
     accuracy = float((classes[run.probabilities.argmax(axis=1)] == labels).mean())
     full = float((classes[run.full_probabilities.argmax(axis=1)] == labels).mean())
+    index = np.array([list(classes).index(label) if label in classes else -1 for label in labels])
     return {
         "n": len(labels),
+        "ece": top_label_ece(run.probabilities, index),
         "accuracy": accuracy,
         "full_model_accuracy": full,
         "accuracy_lost_points": 100 * (full - accuracy),

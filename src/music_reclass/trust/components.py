@@ -71,17 +71,30 @@ def measure_clip(path: str | Path, nets: Mapping[str, Any], extractor: Any = Non
 
 def measure_clips(paths: Sequence[str | Path], *, spectral: bool = True,
                   on_progress: Callable[[int, int], None] | None = None) -> list[ClipMeasure]:
-    """:func:`measure_clip` for each path, loading the models once."""
+    """:func:`measure_clip` for each path, loading the models once.
+
+    Timed as a classify worker runs: one compute thread, after a warm-up on the first
+    clip (first calls pay one-off costs: lazy imports, JIT compilation, allocations).
+    """
+    import torch
+
     from music_reclass.features import get_extractor
     from music_reclass.models.musicnn import load_musicnn
 
     nets = {m: load_musicnn(m) for m in _MODELS}
     extractor = get_extractor("gtzan53") if spectral else None
-    out = []
-    for i, path in enumerate(paths):
-        out.append(measure_clip(path, nets, extractor))
-        if on_progress is not None:
-            on_progress(i + 1, len(paths))
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        if paths:
+            measure_clip(paths[0], nets, extractor)
+        out = []
+        for i, path in enumerate(paths):
+            out.append(measure_clip(path, nets, extractor))
+            if on_progress is not None:
+                on_progress(i + 1, len(paths))
+    finally:
+        torch.set_num_threads(threads)
     return out
 
 

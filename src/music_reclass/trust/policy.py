@@ -192,8 +192,9 @@ def decision_metrics(decisions: Sequence[Decision], labels: Sequence[str]) -> di
     return {
         "n": n,
         "decided": len(decided),
-        "coverage": len(decided) / n if n else float("nan"),
-        "precision": right / len(decided) if decided else float("nan"),
+        # None, not NaN, when undefined: these figures go into JSON sidecars
+        "coverage": len(decided) / n if n else None,
+        "precision": right / len(decided) if decided else None,
         "right": int(right),
         "abstained": {reason: sum(d.reason == reason for d in decisions) for reason in REASONS},
     }
