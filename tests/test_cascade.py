@@ -232,3 +232,14 @@ def test_cascade_on_real_clips(shared_dir):
         assert prediction.decided in ([], *[[g] for g in cascade.classes])
         assert (prediction.abstain_reason is None) == bool(prediction.decided)
         assert sum(p for _, p in prediction.genres) == pytest.approx(1.0)
+
+
+def test_cascade_pickles_for_worker_processes():
+    import pickle
+
+    classes = load_taxonomy("default").genres
+    cascade = CascadeClassifier("default", params=two_stage_params(classes, first_min=0.0),
+                                nets=stand_in_nets())
+    clone = pickle.loads(pickle.dumps(cascade))
+    assert clone.model_id == cascade.model_id and clone.audio_input == "file"
+    assert clone.predict_waveform(tone(8.0)).genres == cascade.predict_waveform(tone(8.0)).genres
