@@ -9,7 +9,7 @@ Corpora: ``../shared/audio/mixed-folder`` (31 real files, when present) and
 ``--tracks`` synthetic music-like MP3s of ``--seconds`` each (generated into a temp
 dir). For each corpus, measured in this one run:
 
-- end to end: :func:`music_reclass.library.scan.classify_paths` on a fresh DB, with
+- end to end: :func:`music_reclass.runner.classify.classify_paths` on a fresh DB, with
   ``--jobs`` workers (default: one per core) each doing hash, decode, log-mel and
   both networks with one torch thread, while this process only records: wall time,
   x realtime (audio duration / wall), cores kept busy, peak RSS of the main process
@@ -145,8 +145,8 @@ def stage_split(classifier, excerpts: list[np.ndarray], batch_size: int) -> dict
 
 def end_to_end(name: str, folder: Path, classifier, *, jobs: int, batch_size: int,
                workdir: Path) -> dict:
-    from music_reclass.library import db as libdb
-    from music_reclass.library.scan import classify_paths
+    from music_reclass.runner.classify import classify_paths
+    from music_reclass.store import db as libdb
 
     conn = libdb.connect(workdir / f"{name}.sqlite")
     summary = classify_paths([folder], conn=conn, classifier=classifier, jobs=jobs,
@@ -209,8 +209,8 @@ def main() -> None:
     parser.add_argument("--json", type=Path, default=None, help="Also write the results here.")
     args = parser.parse_args()
 
-    from music_reclass.library.scan import default_jobs
     from music_reclass.pipeline import load_classifier
+    from music_reclass.runner.classify import default_jobs
 
     jobs = default_jobs() if args.jobs is None else args.jobs
     # as the CLI does: the classifier is built here (no torch: its networks load in

@@ -6,7 +6,6 @@ the fault-injection benchmark), so that all of them see the same kinds of files.
 
 from __future__ import annotations
 
-import json
 import os
 import struct
 from pathlib import Path
@@ -17,10 +16,9 @@ import soundfile as sf
 from mutagen.id3 import ID3, TALB, TCON, TIT2, TPE1
 from mutagen.mp4 import MP4
 
-from music_reclass.library import db as libdb
-
 FORMATS = ("mp3", "flac", "ogg", "opus", "m4a", "wav", "aiff")
 MODEL_ID = "test-model@1"
+SPACE = "test-space/1"
 
 
 def _signal(seconds: float, sr: int, seed: int) -> np.ndarray:
@@ -173,39 +171,34 @@ def register(
     genres: list[tuple[str, float]],
     model_id: str = MODEL_ID,
     run_id: int | None = None,
+    decided: list[str] | None = None,
 ) -> str:
-    """Insert the files/tracks/analyses rows a classify run would have written."""
-    from music_reclass.library.journal import content_hash
+    """Record ``path`` as a classify run would have: files, track, analysis, vectors.
+
+    ``model_id`` is registered as the library's default model, so that the commands'
+    active model is this one. ``decided`` is the model's decision (None: it abstained),
+    what ``tag``/``organise`` follow without ``--min-confidence``.
+    """
+    from music_reclass.audio.hashing import content_hash
+    from music_reclass.store.analyses import AnalysisRecord
+    from music_reclass.store.files import StoredOutcome, record_file
+    from music_reclass.store.models import register_model
+    from music_reclass.store.runs import finish_run, start_run
 
     chash = content_hash(path)
     st = path.stat()
-    now = libdb.utcnow()
-    with libdb.transaction(conn):
-        if run_id is None:
-            run_id = libdb.start_run(conn, "classify", {})
-            libdb.finish_run(conn, run_id)
-        conn.execute("INSERT OR IGNORE INTO tracks (content_hash) VALUES (?)", (chash,))
-        conn.execute(
-            "INSERT INTO files (path, content_hash, size, mtime_ns, first_seen, last_seen, status,"
-            " last_run_id) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?)",
-            (str(path.resolve()), chash, st.st_size, st.st_mtime_ns, now, now, run_id),
-        )
-        conn.execute(
-            "INSERT OR REPLACE INTO analyses (content_hash, model_id, status, genres, created_at,"
-            " run_id) VALUES (?, ?, 'ok', ?, ?, ?)",
-            (
-                chash,
-                model_id,
-                json.dumps([{"label": g, "confidence": c} for g, c in genres]),
-                now,
-                run_id,
-            ),
-        )
-        conn.execute(
-            "INSERT OR REPLACE INTO embeddings (content_hash, model_id, name, dtype, shape, data)"
-            " VALUES (?, ?, 'penultimate', 'float32', '[2]', ?)",
-            (chash, model_id, np.zeros(2, np.float32).tobytes()),
-        )
+    if run_id is None:
+        run_id = start_run(conn, "classify", {})
+        finish_run(conn, run_id)
+    register_model(conn, model_id, name="default", kind="zero-shot", source="default")
+    record_file(
+        conn,
+        StoredOutcome(str(path.resolve()), "ok", chash, st.st_size, st.st_mtime_ns,
+                      inode=st.st_ino),
+        run_id=run_id,
+        analysis=AnalysisRecord(model_id, "ok", genres=genres, decided=decided),
+        vectors={SPACE: {"penultimate": np.zeros(2, np.float32)}},
+    )
     return chash
 
 
@@ -217,14 +210,26 @@ def snapshot(paths) -> dict[str, bytes]:
 # ----------------------------------------------------------------------------- kill -9 trials
 
 KILL_GENRES = [("jazz", 0.8), ("blues", 0.5), ("rock", 0.2)]
+KILL_KINDS = ("tag", "organise", "organise-copy", "undo", "undo-copy")
+
+#: The run kind each trial kind kills.
+RUN_KIND = {"tag": "tag", "organise": "organise", "organise-copy": "organise",
+            "undo": "undo", "undo-copy": "undo"}
+
+#: Fault points (steps) every file passes in a full run of each kind (see
+#: music_reclass.faults): a kill drawn among them lands mid-run. A change to the
+#: steps shows up as trials whose kill did not land mid-run (they fail).
+STEPS_PER_FILE = {"tag": 7, "organise": 5, "organise-copy": 5, "undo": 7, "undo-copy": 3}
 
 
 def _reclass(args: list[str], env: dict | None = None, **kwargs):
+    """``reclass ARGS`` in a subprocess through tests/fault_reclass.py (faults from env)."""
     import subprocess
-    import sys
+
+    from fault_reclass import FAULT_RECLASS
 
     return subprocess.Popen(
-        [sys.executable, "-m", "music_reclass.cli.main", *args],
+        [*FAULT_RECLASS, *args],
         env={**os.environ, **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
@@ -232,15 +237,16 @@ def _reclass(args: list[str], env: dict | None = None, **kwargs):
     )
 
 
-def run_and_kill(args: list[str], *, rng, window: float, delay: float) -> bool:
-    """Run ``reclass ARGS`` with the fault delay; SIGKILL it at a random moment.
+def run_and_kill(args: list[str], *, rng, window: float, delay: float,
+                 env: dict | None = None) -> bool:
+    """Run ``reclass ARGS`` with a delay at every step; SIGKILL it at a random moment.
 
     Returns whether it was killed (False when it finished inside the drawn time).
     """
     import signal
     import subprocess
 
-    proc = _reclass(args, env={"RECLASS_FAULT_DELAY": str(delay)})
+    proc = _reclass(args, env={"RECLASS_TEST_FAULT_DELAY": str(delay), **(env or {})})
     try:
         proc.wait(timeout=rng.uniform(0.0, window))
         killed = False
@@ -252,6 +258,15 @@ def run_and_kill(args: list[str], *, rng, window: float, delay: float) -> bool:
     return killed
 
 
+def kill_at_step(args: list[str], *, step: int, after: float = 0.0) -> tuple[int, str]:
+    """Run ``reclass ARGS`` and SIGKILL it at its ``step``-th fault point (or ``after``
+    seconds later, before the next step). Returns the exit status and the output."""
+    proc = _reclass(args, env={"RECLASS_TEST_KILL_AT": str(step),
+                               "RECLASS_TEST_KILL_AFTER": str(after)})
+    out, _ = proc.communicate(timeout=300)
+    return proc.returncode, out.decode(errors="replace")
+
+
 def _finish(args: list[str]) -> tuple[int, str]:
     proc = _reclass(args)
     out, _ = proc.communicate(timeout=300)
@@ -259,7 +274,7 @@ def _finish(args: list[str]) -> tuple[int, str]:
 
 
 def _temp_files(*roots: Path) -> list[Path]:
-    from music_reclass.library.safe_write import TEMP_PREFIX
+    from music_reclass.act.safe_write import TEMP_PREFIX
 
     return [p for root in roots if root.exists() for p in root.rglob(f"{TEMP_PREFIX}*")]
 
@@ -274,97 +289,109 @@ def _integrity(db: Path) -> str:
         conn.close()
 
 
-def kill_trial(
-    workdir: Path,
-    kind: str,
-    *,
-    seed: int,
-    count: int = 10,
-    delay: float = 0.02,
-    window: float = 3.0,
-) -> dict:
-    """One fault-injection trial: run ``reclass <kind>`` and SIGKILL it at a random time.
+def last_run_status(db: Path, kind: str) -> str | None:
+    """Status of the newest run of ``kind`` (None: no such run)."""
+    import sqlite3
 
-    ``kind`` is ``tag``, ``organise``, ``organise-copy`` (``organise --copy``),
-    ``undo`` (a tag run is made first, then the undo is killed) or ``undo-copy``
-    (an ``organise --copy`` run is made first, then its undo is killed). ``RECLASS_FAULT_DELAY=delay`` stretches the dangerous
-    windows; the kill time is uniform in ``[0, window]`` seconds after start.
-    Then checks: DB integrity; no audio digest changed; every original file at
-    its old or new path, byte-complete (organise) or decoding with its audio
-    intact (tag); the next run completes; temp files are cleaned; undoing every
-    run restores every original byte for byte at its original path.
+    conn = sqlite3.connect(db)
+    try:
+        row = conn.execute(
+            "SELECT status FROM runs WHERE kind = ? ORDER BY id DESC LIMIT 1", (kind,)
+        ).fetchone()
+        return None if row is None else row[0]
+    finally:
+        conn.close()
 
-    Returns
-    -------
-    dict
-        ``killed`` (bool: the kill landed before the run ended) and
-        ``failures`` (list of str; empty when every invariant held).
-    """
-    import random
 
-    from music_reclass.library import db as libdb
-    from music_reclass.library.payload import audio_digest, decoded_sample_count
+def journalled_paths(db: Path, states: tuple[str, ...] = ("done", "undone")) -> set[str]:
+    """Every path named by a journal row in ``states`` (source or target)."""
+    import sqlite3
 
-    rng = random.Random(seed)
+    from music_reclass.store.db import path_from_db
+
+    conn = sqlite3.connect(db)
+    try:
+        marks = ", ".join("?" * len(states))
+        rows = conn.execute(
+            f"SELECT path, new_path FROM journal WHERE state IN ({marks})", states
+        ).fetchall()
+    finally:
+        conn.close()
+    return {path_from_db(p) for row in rows for p in row if p is not None}
+
+
+def make_kill_library(workdir: Path, *, count: int) -> tuple[list[Path], Path, Path, Path]:
+    """``(files, root, into, db)``: a synthetic library of every format, registered."""
+    from music_reclass.store.db import connect
+
     root, into, db = workdir / "music", workdir / "sorted", workdir / "lib.sqlite"
     files = make_library(root, count=count)
-    conn = libdb.connect(db)
+    conn = connect(db)
     for path in files:
         register(conn, path, genres=KILL_GENRES)
     conn.close()
-    original = snapshot(files)
-    digests = {str(p): audio_digest(p) for p in files}
-    samples = {str(p): decoded_sample_count(p) for p in files}
+    return files, root, into, db
+
+
+def command_args(kind: str, root: Path, into: Path, db: Path) -> tuple[list[str], list[str] | None]:
+    """``(the command a trial of kind runs, the set-up command run first or None)``."""
     tag_args = ["tag", str(root), "--db", str(db), "--min-confidence", "0.4"]
-    org_args = ["organise", str(root), "--into", str(into), "--db", str(db)]
+    org_args = ["organise", str(root), "--into", str(into), "--db", str(db),
+                "--min-confidence", "0.4"]
     copy_args = [*org_args, "--copy"]
     undo_args = ["undo", "--db", str(db)]
-    args = {
-        "tag": tag_args,
-        "organise": org_args,
-        "organise-copy": copy_args,
-        "undo": undo_args,
-        "undo-copy": undo_args,
-    }[kind]
-    failures: list[str] = []
-    setup = {"undo": tag_args, "undo-copy": copy_args}.get(kind)
-    if setup is not None:
-        rc, out = _finish(setup)
-        if rc != 0:
-            failures.append(f"setup {setup[0]} run failed: {out[-500:]}")
+    args = {"tag": tag_args, "organise": org_args, "organise-copy": copy_args,
+            "undo": undo_args, "undo-copy": undo_args}[kind]
+    return args, {"undo": tag_args, "undo-copy": copy_args}.get(kind)
 
-    killed = run_and_kill(args, rng=rng, window=window, delay=delay)
 
-    # --- invariants right after the kill
-    if (status := _integrity(db)) != "ok":
-        failures.append(f"integrity_check after kill: {status}")
-    byte_sets = {}
+def check_library(files: list[Path], original: dict[str, bytes], digests: dict[str, str],
+                  samples: dict[str, int], root: Path, into: Path, *, moved: bool) -> list[str]:
+    """No file lost, no audio changed, every original decodes fully (after a fault)."""
+    from music_reclass.act.payload import audio_digest, decoded_sample_count
+
+    failures = []
+    byte_sets: dict[bytes, list[Path]] = {}
     for other in [*root.rglob("*"), *into.rglob("*")]:
         if other.is_file() and not other.name.startswith(".reclass-tmp-"):
             byte_sets.setdefault(other.read_bytes(), []).append(other)
     for path in files:
         key = str(path)
-        if kind == "organise":
+        if moved:
             if original[key] not in byte_sets:
                 failures.append(f"{path}: lost (no byte-complete copy anywhere)")
             continue
         if not path.exists():
-            failures.append(f"{path}: missing after kill")
+            failures.append(f"{path}: missing")
             continue
         if audio_digest(path) != digests[key]:
             failures.append(f"{path}: audio digest changed")
         elif decoded_sample_count(path) != samples[key]:
             failures.append(f"{path}: no longer decodes fully")
+    return failures
 
-    # --- the next run completes and cleans up
-    rc, out = _finish(args)
-    if rc != 0:
-        failures.append(f"next {kind} run exited {rc}: {out[-800:]}")
-    if temps := _temp_files(root, into):
-        failures.append(f"stale temp files left: {temps}")
 
-    # --- undo everything, newest run first
-    for _ in range(6):
+def check_journal_covers(files: list[Path], original: dict[str, bytes], into: Path,
+                         db: Path, *, settled: bool = True) -> list[str]:
+    """No change outside the journal: every changed or moved original, and every file in
+    the organise folder, is named by a done (or undone) journal row; right after a fault
+    (``settled`` False) a planned row, written ahead of the change, counts too."""
+    states = ("done", "undone") if settled else ("done", "undone", "planned")
+    named = journalled_paths(db, states)
+    failures = [f"{path}: changed but not journalled" for path in files
+                if (not path.exists() or path.read_bytes() != original[str(path)])
+                and str(path) not in named]
+    placed = [p for p in into.rglob("*") if p.is_file()] if into.exists() else []
+    failures += [f"{path}: placed but not journalled" for path in placed
+                 if str(path) not in named]
+    return failures
+
+
+def undo_everything(db: Path, files: list[Path], original: dict[str, bytes],
+                    into: Path) -> list[str]:
+    """Undo every run, newest first; every original must be back byte for byte."""
+    failures = []
+    for _ in range(8):
         rc, out = _finish(["undo", "--db", str(db)])
         if rc != 0:
             failures.append(f"undo exited {rc}: {out[-800:]}")
@@ -377,9 +404,70 @@ def kill_trial(
     leftovers = [p for p in into.rglob("*") if p.is_file()] if into.exists() else []
     if leftovers:
         failures.append(f"files left in the organise folder: {leftovers}")
-    if (status := _integrity(db)) != "ok":
-        failures.append(f"integrity_check at the end: {status}")
-    return {"killed": killed, "failures": failures}
+    return failures
+
+
+def kill_trial(workdir: Path, kind: str, *, seed: int, count: int = 10) -> dict:
+    """One fault-injection trial: run ``reclass <kind>`` and SIGKILL it mid-run.
+
+    ``kind`` is ``tag``, ``organise``, ``organise-copy`` (``organise --copy``),
+    ``undo`` (a tag run is made first, then the undo is killed) or ``undo-copy``
+    (an ``organise --copy`` run is made first, then its undo is killed). The kill
+    lands at a random step of the run (a fault point, see music_reclass.faults), or a
+    random few milliseconds after it while the work goes on. Then checks: the run is
+    still marked running (the kill landed mid-run); DB integrity; no audio digest
+    changed; every original file at its old or new path, byte-complete (organise) or
+    decoding with its audio intact (tag); the next run completes; temp files are
+    cleaned; no change outside the journal; undoing every run restores every original
+    byte for byte at its original path.
+
+    Returns
+    -------
+    dict
+        ``killed`` (bool: the kill landed mid-run), ``step`` and ``failures`` (list of
+        str; empty when every invariant held).
+    """
+    import random
+
+    from music_reclass.act.payload import audio_digest, decoded_sample_count
+
+    rng = random.Random(seed)
+    files, root, into, db = make_kill_library(workdir, count=count)
+    original = snapshot(files)
+    digests = {str(p): audio_digest(p) for p in files}
+    samples = {str(p): decoded_sample_count(p) for p in files}
+    args, setup = command_args(kind, root, into, db)
+    failures: list[str] = []
+    if setup is not None:
+        rc, out = _finish(setup)
+        if rc != 0:
+            failures.append(f"setup {setup[0]} run failed: {out[-500:]}")
+    step = rng.randint(1, STEPS_PER_FILE[kind] * count - 1)
+    after = rng.choice([0.0, rng.uniform(0.0, 0.03)])
+    rc, out = kill_at_step(args, step=step, after=after)
+    status = last_run_status(db, RUN_KIND[kind])
+    killed = rc == -9 and status == "running"
+    if not killed:
+        failures.append(f"the kill at step {step} did not land mid-run (exit {rc}, run "
+                        f"{status}): {out[-300:]}")
+
+    # --- invariants right after the kill
+    if (integrity := _integrity(db)) != "ok":
+        failures.append(f"integrity_check after kill: {integrity}")
+    failures += check_library(files, original, digests, samples, root, into,
+                              moved=kind == "organise")
+
+    # --- the next run completes, settles and cleans up
+    rc, out = _finish(args)
+    if rc != 0:
+        failures.append(f"next {kind} run exited {rc}: {out[-800:]}")
+    if temps := _temp_files(root, into):
+        failures.append(f"stale temp files left: {temps}")
+    failures += check_journal_covers(files, original, into, db)
+    failures += undo_everything(db, files, original, into)
+    if (integrity := _integrity(db)) != "ok":
+        failures.append(f"integrity_check at the end: {integrity}")
+    return {"killed": killed, "step": step, "failures": failures}
 
 
 # ----------------------------------------------------------------------------- odd WAV/AIFF layouts

@@ -38,4 +38,5 @@ def _isolated_state(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytes
     base = tmp_path_factory.mktemp("state")
     monkeypatch.setenv("RECLASS_DATA_DIR", str(base / "data"))
     monkeypatch.setenv("RECLASS_CACHE_DIR", str(base / "cache"))
+    monkeypatch.setenv("RECLASS_CONFIG", str(base / "config.toml"))  # none unless a test writes it
     monkeypatch.delenv("RECLASS_DB", raising=False)

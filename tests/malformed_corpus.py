@@ -47,6 +47,7 @@ from audio_fixtures import FORMATS, make_signal, write_clip, write_sparse_wav
 from music_reclass.audio.discover import iter_candidates
 from music_reclass.audio.excerpt import load_excerpt, plan_segments
 from music_reclass.errors import AudioError
+from music_reclass.models.musicnn import MUSICNN_INPUT
 
 Expected = Literal["ok", "error", "ignored"]
 
@@ -175,7 +176,7 @@ def outcome_of(candidate) -> Outcome:
     if candidate.kind in ("ignored", "error"):
         return Outcome(candidate.kind, candidate.reason or "")
     try:
-        load_excerpt(candidate.path)
+        load_excerpt(candidate.path, MUSICNN_INPUT)
     except AudioError as exc:
         return Outcome("error", str(exc), exc)
     return Outcome("ok", "")
@@ -497,7 +498,7 @@ def _layouts(corpus: _Corpus) -> None:
 
 def _long_files(corpus: _Corpus) -> None:
     hours = 3 * 3600.0
-    bursts = [(start, start + length) for start, length in plan_segments(hours)]
+    bursts = [(start, start + length) for start, length in plan_segments(hours, policy=MUSICNN_INPUT.policy)]
     path = corpus.add("long/three_hours_sparse.wav", "ok", "", "3 h sparse WAV with music")
     path.parent.mkdir(parents=True, exist_ok=True)
     write_sparse_wav(path, seconds=hours, sr=44100, channels=2, bursts=bursts)

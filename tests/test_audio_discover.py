@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 
+import numpy as np
 import pytest
 
 from audio_fixtures import write_clip
@@ -149,3 +150,32 @@ def test_permission_error_while_sniffing_is_an_error(tmp_path, monkeypatch):
     monkeypatch.setattr(discover, "sniff_format", denied)
     assert [(c.kind, c.reason) for c in iter_candidates(tmp_path)] == [
         ("error", "permission denied")]
+
+
+def test_random_bytes_without_an_audio_name_are_ignored_not_failed(tmp_path):
+    """Two MPEG frame headers appear by chance in random data; a file whose name does not
+    claim audio needs a real frame stream, so a folder of odd files never fails a run."""
+    rng = np.random.default_rng(7)
+    for i in range(600):
+        (tmp_path / f"blob{i}").write_bytes(rng.bytes(6000))
+    kinds = {c.kind for c in iter_candidates(tmp_path)}
+    assert kinds == {"ignored"}
+
+
+def test_a_real_mp3_without_extension_is_still_audio(tmp_path):
+    clip = write_clip(tmp_path / "song.mp3", "mp3", seconds=2.0)
+    bare = tmp_path / "song"
+    bare.write_bytes(clip.read_bytes())
+    clip.unlink()
+    (candidate,) = list(iter_candidates(tmp_path))
+    assert candidate.kind == "audio" and candidate.format == "mp3"
+
+
+def test_known_files_are_not_opened(tmp_path, monkeypatch):
+    """A rescan's ``known`` check: recognised files are yielded as audio without sniffing."""
+    write_clip(tmp_path / "a.wav", "wav16", seconds=1.0)
+    import music_reclass.audio.discover as discover
+
+    monkeypatch.setattr(discover, "sniff_format", lambda path: pytest.fail("opened"))
+    (candidate,) = list(iter_candidates(tmp_path, known=lambda path, info, is_link: True))
+    assert candidate.kind == "audio" and candidate.format == "known" and candidate.stat

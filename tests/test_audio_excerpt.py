@@ -9,19 +9,41 @@ import soundfile as sf
 from audio_fixtures import make_signal, write_clip, write_sparse_wav
 from music_reclass.audio import decode
 from music_reclass.audio.excerpt import (
-    MIN_SAMPLES,
-    PATCH_SAMPLES,
-    SR,
+    AudioInput,
     ExcerptPolicy,
     load_excerpt,
     plan_segments,
 )
 from music_reclass.errors import ParameterError, SilentAudioError, TooShortError
+from music_reclass.models.musicnn import (
+    MIN_SAMPLES,
+    MUSICNN_INPUT,
+    PATCH_SAMPLES,
+    PATCH_SECONDS,
+    SR,
+)
+
+MUSICNN_POLICY = MUSICNN_INPUT.policy
 
 
 def test_constants_follow_musicnn():
     assert PATCH_SAMPLES == 187 * 256
     assert MIN_SAMPLES == 186 * 256
+    assert MUSICNN_POLICY.patch_samples(SR) == PATCH_SAMPLES
+    assert MUSICNN_POLICY.min_samples(SR) == MIN_SAMPLES
+
+
+def test_the_model_sets_the_patch_and_rate():
+    """A 24 kHz model with 5 s patches gets 24 kHz audio in whole 5 s patches."""
+    policy = ExcerptPolicy(patch_seconds=5.0, segment_seconds=10.0, n_segments=3)
+    assert policy.segment_length == 10.0 and policy.patch_samples(24000) == 120000
+    assert plan_segments(600.0, policy=policy)[0][1] == 10.0
+    with pytest.raises(ParameterError):
+        ExcerptPolicy(patch_seconds=0.0)
+    with pytest.raises(ParameterError):
+        AudioInput(0, policy)
+    with pytest.raises(ParameterError, match="reads audio files itself"):
+        load_excerpt("x.wav", AudioInput(22050, None))
 
 
 def test_min_samples_give_exactly_one_musicnn_patch():
@@ -35,7 +57,7 @@ def test_min_samples_give_exactly_one_musicnn_patch():
 
 
 def test_default_policy_numbers():
-    policy = ExcerptPolicy()
+    policy = MUSICNN_POLICY
     assert policy.patches_per_segment == 2
     assert policy.segment_length == pytest.approx(5.984)
     assert policy.max_analysed_seconds == pytest.approx(35.0)
@@ -43,12 +65,12 @@ def test_default_policy_numbers():
 
 @pytest.mark.parametrize("duration", [0.0, 3.0, 30.0, 35.0])
 def test_short_tracks_are_whole(duration):
-    assert plan_segments(duration) == [(0.0, duration)]
+    assert plan_segments(duration, policy=MUSICNN_POLICY) == [(0.0, duration)]
 
 
 @pytest.mark.parametrize("duration", [35.1, 40.0, 180.0, 600.0, 3 * 3600.0])
 def test_long_tracks_give_bounded_segments_inside_the_track(duration):
-    policy = ExcerptPolicy()
+    policy = MUSICNN_POLICY
     segments = plan_segments(duration, policy=policy)
     assert len(segments) == policy.n_segments
     starts = [start for start, _ in segments]
@@ -65,19 +87,19 @@ def test_long_tracks_give_bounded_segments_inside_the_track(duration):
 
 def test_policy_rejects_inconsistent_numbers():
     with pytest.raises(ParameterError):
-        ExcerptPolicy(max_seconds=10.0)  # cannot hold 5 x 6 s
+        ExcerptPolicy(patch_seconds=PATCH_SECONDS, max_seconds=10.0)  # cannot hold 5 x 6 s
     with pytest.raises(ParameterError):
-        ExcerptPolicy(segment_seconds=0)
+        ExcerptPolicy(patch_seconds=PATCH_SECONDS, segment_seconds=0)
     with pytest.raises(ParameterError):
-        ExcerptPolicy(skip_fraction=0.5)
+        ExcerptPolicy(patch_seconds=PATCH_SECONDS, skip_fraction=0.5)
     with pytest.raises(ParameterError):
-        plan_segments(float("nan"))
+        plan_segments(float("nan"), policy=MUSICNN_POLICY)
 
 
 def test_short_track_excerpt_is_the_whole_track(tmp_path):
     path = write_clip(tmp_path / "a.flac", "flac", kind="chord", seconds=12.0, sr=44100,
                       channels=2)
-    excerpt = load_excerpt(path)
+    excerpt = load_excerpt(path, MUSICNN_INPUT)
     assert excerpt.sr == SR and excerpt.whole
     assert len(excerpt.waveform) == 12 * SR
     assert excerpt.segments == ((0.0, 12.0),)
@@ -88,11 +110,11 @@ def test_long_track_excerpt_is_whole_patches_from_the_planned_places(tmp_path):
     # a ramp tells where each segment came from
     seconds = 120.0
     path = write_clip(tmp_path / "long.wav", "wav16", kind="ramp", seconds=seconds, sr=22050)
-    policy = ExcerptPolicy()
-    excerpt = load_excerpt(path, policy=policy)
+    policy = MUSICNN_POLICY
+    excerpt = load_excerpt(path, AudioInput(SR, policy))
     assert not excerpt.whole
     assert len(excerpt.waveform) == policy.n_segments * policy.patches_per_segment * PATCH_SAMPLES
-    assert [s for s, _ in excerpt.segments] == [s for s, _ in plan_segments(seconds)]
+    assert [s for s, _ in excerpt.segments] == [s for s, _ in plan_segments(seconds, policy=MUSICNN_POLICY)]
     per_segment = policy.patches_per_segment * PATCH_SAMPLES
     for index, (start, length) in enumerate(excerpt.segments):
         assert length * SR == pytest.approx(per_segment)
@@ -103,7 +125,7 @@ def test_long_track_excerpt_is_whole_patches_from_the_planned_places(tmp_path):
 
 def test_hours_long_file_reads_only_the_segments(tmp_path, monkeypatch):
     hours = 3 * 3600.0
-    bursts = [(start, start + length) for start, length in plan_segments(hours)]
+    bursts = [(start, start + length) for start, length in plan_segments(hours, policy=MUSICNN_POLICY)]
     path = write_sparse_wav(tmp_path / "long.wav", seconds=hours, sr=44100, channels=2,
                             bursts=bursts)
     assert path.stat().st_blocks * 512 < 50_000_000  # sparse on disk
@@ -115,7 +137,7 @@ def test_hours_long_file_reads_only_the_segments(tmp_path, monkeypatch):
         return original(self, sr, offset=offset, duration=duration)
 
     monkeypatch.setattr(decode.AudioReader, "read", spy)
-    excerpt = load_excerpt(path)
+    excerpt = load_excerpt(path, MUSICNN_INPUT)
     assert None not in requested and sum(requested) < 40.0
     assert excerpt.info.duration == pytest.approx(hours)
     assert np.abs(excerpt.waveform).max() > 0.1  # the bursts were found: not silence
@@ -132,7 +154,7 @@ def test_header_longer_than_file_falls_back_to_what_decodes(tmp_path):
               + (2).to_bytes(2, "little") + (16).to_bytes(2, "little")
               + b"data" + data_bytes.to_bytes(4, "little"))
     path.write_bytes(header + pcm)
-    excerpt = load_excerpt(path)
+    excerpt = load_excerpt(path, MUSICNN_INPUT)
     assert len(excerpt.waveform) >= MIN_SAMPLES
 
 
@@ -140,12 +162,12 @@ def test_header_longer_than_file_falls_back_to_what_decodes(tmp_path):
 def test_too_short(tmp_path, seconds):
     path = write_clip(tmp_path / "s.wav", "wav16", kind="chord", seconds=seconds, sr=22050)
     with pytest.raises(TooShortError, match=rf"too short: {seconds:.1f} s, need at least 3.0 s"):
-        load_excerpt(path)
+        load_excerpt(path, MUSICNN_INPUT)
 
 
 def test_just_long_enough(tmp_path):
     path = write_clip(tmp_path / "s.wav", "wav16", kind="chord", seconds=3.0, sr=44100)
-    assert len(load_excerpt(path).waveform) == 3 * SR
+    assert len(load_excerpt(path, MUSICNN_INPUT).waveform) == 3 * SR
 
 
 @pytest.mark.parametrize("level", [0.0, 3e-5])
@@ -155,17 +177,17 @@ def test_silence(tmp_path, level):
     path = tmp_path / "quiet.wav"
     sf.write(path, data, 22050, subtype="FLOAT")
     with pytest.raises(SilentAudioError, match="silence"):
-        load_excerpt(path)
+        load_excerpt(path, MUSICNN_INPUT)
 
 
 def test_quiet_music_is_not_silence(tmp_path):
     path = tmp_path / "quiet.wav"
     sf.write(path, make_signal("chord", seconds=5.0, sr=22050) * 0.003, 22050, subtype="PCM_24")
-    assert len(load_excerpt(path).waveform) == 5 * SR
+    assert len(load_excerpt(path, MUSICNN_INPUT).waveform) == 5 * SR
 
 
 def test_other_sample_rates(tmp_path):
     path = write_clip(tmp_path / "a.wav", "wav16", kind="chord", seconds=60.0, sr=22050)
-    excerpt = load_excerpt(path, sr=22050)
+    excerpt = load_excerpt(path, AudioInput(22050, MUSICNN_POLICY))
     assert excerpt.sr == 22050
     assert excerpt.analysed_seconds == pytest.approx(5 * 5.984, abs=0.01)

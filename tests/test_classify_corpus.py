@@ -40,7 +40,7 @@ from pathlib import Path
 import pytest
 
 from malformed_corpus import CorpusItem, build_corpus, run_corpus
-from music_reclass.library.db import path_from_db
+from music_reclass.store.db import path_from_db
 
 
 @dataclass(frozen=True)

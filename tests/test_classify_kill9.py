@@ -1,9 +1,13 @@
 """Fault injection: ``reclass classify`` killed with SIGKILL at random instants.
 
-After each kill the database must pass ``PRAGMA integrity_check``, hold no
-half-recorded file (every ok file has its track, analysis and embeddings), and the
-next run must complete with every file ok, analysing only what was not committed.
-A few trials run normally; ``--run-slow`` runs 24.
+The real command runs in a subprocess with the fast fake model (tests/fake_reclass.py,
+a fixed delay per file). The kill lands after a random number of files were reported
+plus a random fraction of a file's time, so always mid-run: a trial checks that the run
+is still marked running and fewer files than the total were recorded (a kill after
+the run ended fails the trial). After each kill the database must pass ``PRAGMA
+integrity_check``, hold no half-recorded file (every ok file has its track, analysis
+and vectors), and the next run must complete with every file ok, analysing only what
+was not committed. A few trials run normally; ``--run-slow`` runs 24.
 """
 
 from __future__ import annotations
@@ -14,27 +18,25 @@ import random
 import signal
 import sqlite3
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from music_reclass.cli.classify import TEST_CLASSIFIER_ENV
+from fake_reclass import FAKE_RECLASS
 from test_scan import FAKE_DELAY_ENV, tone
 
-TESTS = Path(__file__).resolve().parent
 N_FILES = 10
+FILE_DELAY = 0.15  # seconds the fake model takes per file
 
 
 def _command(folder: Path, db: Path) -> list[str]:
-    return [sys.executable, "-m", "music_reclass.cli.main", "classify", str(folder),
-            "--db", str(db), "--json", "--jobs", "1", "--batch-size", "2"]
+    return [*FAKE_RECLASS, "classify", str(folder), "--db", str(db), "--json", "--jobs", "1",
+            "--batch-size", "2"]
 
 
 def _env(delay: float) -> dict[str, str]:
-    return {**os.environ, TEST_CLASSIFIER_ENV: "test_scan:make_fake",
-            "PYTHONPATH": str(TESTS), FAKE_DELAY_ENV: str(delay)}
+    return {**os.environ, FAKE_DELAY_ENV: str(delay)}
 
 
 @pytest.fixture(scope="module")
@@ -57,7 +59,7 @@ def _check_consistent(db: Path) -> int:
             " NOT EXISTS (SELECT 1 FROM tracks t WHERE t.content_hash = f.content_hash)"
             " OR NOT EXISTS (SELECT 1 FROM analyses a WHERE a.content_hash = f.content_hash"
             "   AND a.status = 'ok')"
-            " OR NOT EXISTS (SELECT 1 FROM embeddings e WHERE e.content_hash = f.content_hash))"
+            " OR NOT EXISTS (SELECT 1 FROM vectors v WHERE v.content_hash = f.content_hash))"
         ).fetchall()
         assert broken == []
         orphans = conn.execute(
@@ -94,20 +96,34 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
+def _last_run(db: Path) -> str:
+    conn = sqlite3.connect(db)
+    try:
+        return conn.execute("SELECT status FROM runs ORDER BY id DESC LIMIT 1").fetchone()[0]
+    finally:
+        conn.close()
+
+
 def _trial(folder: Path, db: Path, seed: int) -> None:
     rng = random.Random(seed)
-    proc = subprocess.Popen(_command(folder, db), env=_env(0.15), stdout=subprocess.PIPE,
+    proc = subprocess.Popen(_command(folder, db), env=_env(FILE_DELAY), stdout=subprocess.PIPE,
                             stderr=subprocess.DEVNULL)
-    time.sleep(rng.uniform(0.3, 4.0))
+    # mid-run for sure: after 1 to N-2 reported files, plus part of one file's time
+    for _ in range(rng.randint(1, N_FILES - 2)):
+        assert proc.stdout.readline(), "classify ended before the kill"
+    time.sleep(rng.uniform(0.0, FILE_DELAY))
     helpers = _descendants(proc.pid)
     proc.send_signal(signal.SIGKILL)
     proc.communicate(timeout=60)
+    assert proc.returncode == -signal.SIGKILL
+    assert _last_run(db) == "running"  # the kill landed mid-run, not after the run ended
     # the decode workers and their server do not outlive a killed run
     deadline = time.monotonic() + 10
     while any(_alive(pid) for pid in helpers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in helpers)
-    committed = _check_consistent(db) if db.exists() else 0
+    committed = _check_consistent(db)
+    assert committed < N_FILES
     done = subprocess.run(_command(folder, db), env=_env(0.0), capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr

@@ -1,7 +1,8 @@
 """``reclass classify``, ``list``, ``show``, ``runs`` from the command line.
 
-Most tests use the fake classifier of test_scan through the ``_RECLASS_TEST_CLASSIFIER``
-hook; ``test_real_default_model_end_to_end`` runs the real default model.
+Most tests inject the fake classifier of test_scan as the CLI's classifier factory
+(``tests/fake_reclass.py`` for subprocesses); ``test_real_default_model_end_to_end`` runs
+the real default model.
 """
 
 from __future__ import annotations
@@ -18,18 +19,19 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from music_reclass.cli.classify import TEST_CLASSIFIER_ENV
+from fake_reclass import FAKE_RECLASS
+from music_reclass.cli import common
 from music_reclass.cli.main import app
-from test_scan import library, tone
+from test_scan import FakeClassifier, library, make_fake, tone
 
 TESTS = Path(__file__).resolve().parent
-JSON_KEYS = {"path", "status", "genres", "error", "error_code", "cached", "content_hash",
-             "duration", "model_id", "tags"}
+JSON_KEYS = {"path", "status", "genres", "decided", "error", "error_code", "cached",
+             "content_hash", "duration", "model_id", "tags"}
 
 
 @pytest.fixture
 def fake(monkeypatch):
-    monkeypatch.setenv(TEST_CLASSIFIER_ENV, "test_scan:make_fake")
+    monkeypatch.setattr(common, "classifier_factory", make_fake)
 
 
 def invoke(*args: str):
@@ -150,7 +152,7 @@ def test_list_show_runs(tmp_path, fake):
     assert details["track"]["duration"] == pytest.approx(4.0, abs=0.01)
     analysis = details["analyses"][0]
     assert analysis["genres"][0]["label"] == "high"
-    assert analysis["embeddings"] == {"fake.stats": [3]}
+    assert details["vectors"] == [{"space": FakeClassifier.embedding_space, "length": 3}]
     assert details["run"]["kind"] == "classify"
     human = invoke("show", tmp_path / "music" / "b" / "short.wav", "--db", db)
     assert human.exit_code == 0 and "too-short" in human.stdout
@@ -159,17 +161,16 @@ def test_list_show_runs(tmp_path, fake):
 
     runs = json_lines(invoke("runs", "--db", db, "--json").stdout)
     assert len(runs) == 1 and runs[0]["status"] == "done"
-    assert runs[0]["files"] == {"ok": 3, "error": 5}
+    assert (runs[0]["summary"]["ok"], runs[0]["summary"]["failed"]) == (3, 5)
     assert "classify" in invoke("runs", "--db", db).stdout
 
 
 def test_subprocess_json_is_clean_stdout(tmp_path):
     """The installed entry point: stdout carries JSON only, workers run, exit codes hold."""
     tone(tmp_path / "m" / "a.wav", 220.0)
-    env = {**__import__("os").environ, TEST_CLASSIFIER_ENV: "test_scan:make_fake",
-           "PYTHONPATH": str(TESTS)}
+    env = {**__import__("os").environ, "PYTHONPATH": str(TESTS)}
     proc = subprocess.run(
-        [sys.executable, "-m", "music_reclass.cli.main", "classify", str(tmp_path / "m"),
+        [*FAKE_RECLASS, "classify", str(tmp_path / "m"),
          "--db", str(tmp_path / "l.sqlite"), "--json", "--jobs", "1"],
         capture_output=True, text=True, env=env, timeout=120,
     )
@@ -195,8 +196,8 @@ def test_real_default_model_end_to_end(tmp_path):
         assert len(record["genres"]) == 3 and 0 < record["genres"][0]["confidence"] <= 1
         assert record["tags"]
     conn = sqlite3.connect(db)
-    names = {r[0] for r in conn.execute("SELECT DISTINCT name FROM embeddings")}
-    assert "msd.penultimate" in names
+    layout = json.loads(conn.execute("SELECT layout FROM spaces").fetchone()[0])
+    assert ["msd.penultimate", 200] in layout and ["mtt.taggram", 50] in layout
     stored = json.loads(conn.execute("SELECT genres FROM analyses WHERE status='ok'").fetchone()[0])
     assert abs(sum(g["confidence"] for g in stored) - 1.0) < 1e-3  # every class stored
     again = invoke("classify", tmp_path / "m" / "a.wav", "--db", db, "--json")
@@ -249,8 +250,11 @@ def test_trained_model_gets_the_extractors_own_features(tmp_path, trained_gtzan5
     exactly as `extractor.extract(path)` computes them, not from the 16 kHz excerpt."""
     from music_reclass.audio.excerpt import load_excerpt
     from music_reclass.features import get_extractor
-    from music_reclass.library.store import decode_embedding
+    from music_reclass.models.musicnn import MUSICNN_INPUT
     from music_reclass.pipeline.trained import TrainedClassifier
+    from music_reclass.store.db import connect
+    from music_reclass.store.files import lookup_file
+    from music_reclass.store.vectors import get_vectors
 
     folder = tmp_path / "library"
     files = [_training_clip(folder / "drone new.flac", "drone", seed=50),
@@ -262,20 +266,17 @@ def test_trained_model_gets_the_extractors_own_features(tmp_path, trained_gtzan5
     records = {Path(r["path"]).name: r for r in json_lines(result.stdout)}
     classifier = TrainedClassifier(trained_gtzan58)
     extractor = get_extractor("gtzan58")
-    conn = sqlite3.connect(db)
+    conn = connect(db)
     for path in files:
         record = records[path.name]
         assert record["status"] == "ok" and record["model_id"] == classifier.model_id
-        row = conn.execute(
-            "SELECT e.dtype, e.shape, e.data FROM embeddings e JOIN files f"
-            " ON f.content_hash = e.content_hash WHERE f.path = ? AND e.name = ?",
-            (str(path.resolve()), "features.gtzan58"),
-        ).fetchone()
-        stored = decode_embedding(*row)
+        content = lookup_file(conn, path.resolve()).content_hash
+        stored = get_vectors(conn, content, extractor.space)["features.gtzan58"]
         expected = extractor.extract(path)
+        # handcrafted features are stored exactly (float32)
         np.testing.assert_allclose(stored, expected, rtol=1e-5, atol=1e-6)
         # the 16 kHz excerpt would have given other features (the test can tell them apart)
-        excerpt = load_excerpt(path, sr=16000).waveform
+        excerpt = load_excerpt(path, MUSICNN_INPUT).waveform
         assert not np.allclose(extractor.extract_waveform(excerpt, 16000), expected,
                                rtol=1e-3, atol=1e-4)
         direct = classifier.predict_file(path)

@@ -190,7 +190,7 @@ def test_extract_many_empty_input_and_bad_arguments():
     result = extract_many([], LevelExtractor())
     assert result.X.shape == (0, 3) and result.ok_paths == [] and result.errors == {}
     with pytest.raises(ParameterError):
-        extract_many([], LevelExtractor(), n_jobs=0)
+        extract_many([], LevelExtractor(), n_jobs=-1)
     with pytest.raises(ParameterError):
         extract_many([], "no-such-extractor")
 
@@ -206,12 +206,14 @@ def test_extract_many_parallel_equals_serial(tmp_path, clips):
     assert calls == [(i, len(clips)) for i in range(len(clips) + 1)]
     assert parallel.errors == {} == serial.errors
     assert parallel.ok_paths == serial.ok_paths == clips
-    np.testing.assert_array_equal(parallel.X, serial.X)
+    # workers run one BLAS thread each, this process several: sums are ordered differently,
+    # so the last float32 bit may differ (seen: 9e-7 relative); anything more is a bug
+    np.testing.assert_allclose(parallel.X, serial.X, rtol=1e-5, atol=0)
     assert parallel.n_cached == 0
     assert len(list((tmp_path / "cache" / "gtzan58").rglob("*.npy"))) == len(clips)
     again = extract_many(clips, extractor, n_jobs=2, cache=cache)
     assert again.n_cached == len(clips)
-    np.testing.assert_array_equal(again.X, serial.X)
+    np.testing.assert_array_equal(again.X, parallel.X)  # the cache returns what was stored
 
 
 class CrashingExtractor(LevelExtractor):

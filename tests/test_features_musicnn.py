@@ -79,10 +79,11 @@ def test_too_short_raises(extractor):
 
 def test_extract_reads_the_bounded_excerpt(extractor, tmp_path):
     from music_reclass.audio.excerpt import load_excerpt
+    from music_reclass.models.musicnn import MUSICNN_INPUT
 
     path = tmp_path / "long.wav"
     sf.write(path, chord(60.0, sr=22050), 22050)
-    excerpt = load_excerpt(path, sr=SR)
+    excerpt = load_excerpt(path, MUSICNN_INPUT)
     assert not excerpt.whole  # a 60 s file is analysed on segments
     np.testing.assert_array_equal(
         extractor.extract(path), extractor.extract_waveform(excerpt.waveform, SR)

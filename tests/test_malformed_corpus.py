@@ -75,6 +75,7 @@ def test_random_mutations_never_crash(tmp_path):
     from audio_fixtures import FORMATS, write_clip
     from music_reclass.audio.discover import iter_candidates
     from music_reclass.audio.excerpt import load_excerpt
+    from music_reclass.models.musicnn import MUSICNN_INPUT
 
     rng = np.random.default_rng(42)
     bases = {}
@@ -100,7 +101,7 @@ def test_random_mutations_never_crash(tmp_path):
         path.write_bytes(bytes(data))
         list(iter_candidates(path))
         try:
-            load_excerpt(path)
+            load_excerpt(path, MUSICNN_INPUT)
             codes["ok"] += 1
         except AudioError as exc:
             assert "\n" not in str(exc) and str(exc)

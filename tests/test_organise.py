@@ -8,12 +8,12 @@ import pytest
 from typer.testing import CliRunner
 
 from act_fixtures import add_tags, make_audio, register, snapshot
+from music_reclass.act import safe_write
+from music_reclass.act.organise import check_pattern, sanitize_component, target_for
+from music_reclass.act.payload import file_sha256
 from music_reclass.cli.main import app
 from music_reclass.errors import ParameterError
-from music_reclass.library import db as libdb
-from music_reclass.library import safe_write
-from music_reclass.library.organise import check_pattern, sanitize_component, target_for
-from music_reclass.library.payload import file_sha256
+from music_reclass.store import db as libdb
 
 runner = CliRunner()
 
@@ -237,7 +237,7 @@ def test_missing_path_and_nothing_analysed_start_no_run(lib, tmp_path: Path):
 
 
 def test_unexpected_error_fails_one_file_not_the_run(lib, tmp_path: Path, monkeypatch):
-    from music_reclass.library import organise
+    from music_reclass.act import organise
 
     root, db, files = lib
     real = organise.choose_fields

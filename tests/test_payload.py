@@ -10,22 +10,17 @@ import pytest
 import soundfile as sf
 
 from act_fixtures import FORMATS, add_id3v1, add_tags, make_audio, make_odd_iff
-from music_reclass.library.payload import (
-    _ogg_pages,
-    audio_digest,
-    capture_exact,
-    file_sha256,
-    payload_span,
-    rebuild_exact,
-)
-from music_reclass.library.tags import write_genres
+from music_reclass.act.exact import capture_exact, payload_span, rebuild_exact
+from music_reclass.act.payload import audio_digest, file_sha256
+from music_reclass.act.tagwrite import write_genres
+from music_reclass.audio.containers import ogg_pages
 
 
 def _flip_audio_byte(path: Path) -> None:
     data = bytearray(path.read_bytes())
     span = payload_span(path)
     if span is None:  # Ogg: a byte inside the last page's body (audio packet data)
-        offset, length, _ = _ogg_pages(bytes(data))[-1]
+        offset, length, _ = ogg_pages(bytes(data))[-1]
         index = offset + length - 3
     else:
         index = (span[0] + span[1]) // 2

@@ -20,18 +20,20 @@ import numpy as np
 import pytest
 
 from music_reclass.errors import ModelError, ParameterError, TooShortError
+from music_reclass.models.musicnn import PATCH_FRAMES, PATCH_SECONDS
 from music_reclass.pipeline import (
     Classifier,
     MusicnnTagClassifier,
     Prediction,
     load_classifier,
 )
-from music_reclass.pipeline.zeroshot import PATCH_FRAMES, PATCH_SECONDS
 from music_reclass.taxonomy import VOCABULARIES, load_taxonomy
 
 SR = 16000
 DATA = Path(__file__).resolve().parents[1] / "src" / "music_reclass" / "taxonomy" / "data"
 LAYER_SIZES = {"taggram": 50, "penultimate": 200, "max_pool": 753, "mean_pool": 753}
+#: the layers whose track-level means a prediction keeps (and the library stores)
+KEPT = ("taggram", "penultimate")
 
 
 class PatchwiseNet:
@@ -98,7 +100,7 @@ def test_prediction_shape_and_content():
     assert prediction.n_patches == 3  # 10 s = 3 whole patches of 2.992 s, tail dropped
     assert prediction.analysed_seconds == pytest.approx(3 * PATCH_SECONDS)
     assert len(prediction.tags) == 10
-    assert set(prediction.embeddings) == {f"{m}.{k}" for m in ("msd", "mtt") for k in LAYER_SIZES}
+    assert set(prediction.embeddings) == {f"{m}.{k}" for m in ("msd", "mtt") for k in KEPT}
     assert prediction.top == prediction.genres[0]
     records = prediction.as_records()
     json.dumps(records)
@@ -238,7 +240,7 @@ def test_real_networks_give_a_valid_prediction_on_synthetic_audio(real_nets):
     prediction = classifier.predict_waveform(waveform)
     check_prediction(prediction, classifier.classes)
     assert prediction.n_patches == 2
-    assert set(prediction.embeddings) == {f"{m}.{k}" for m in ("msd", "mtt") for k in LAYER_SIZES}
+    assert set(prediction.embeddings) == {f"{m}.{k}" for m in ("msd", "mtt") for k in KEPT}
     taggram = prediction.embeddings["msd.taggram"]
     assert np.all((taggram > 0) & (taggram < 1))
     batched = classifier.predict_batch([waveform, tone(4.0, 220.0)])
@@ -349,10 +351,19 @@ def test_trained_model_file_is_a_classifier(trained_model_file):
     low, high = classifier.predict_batch([tone(4.0, 120.0, seed=7), tone(4.0, 2400.0, seed=8)])
     for prediction in (low, high):
         assert sum(c for _, c in prediction.genres) == pytest.approx(1.0)
-        assert prediction.embeddings["features.musicnn"].shape == (500,)
+        # the musicnn features are stored as the zero-shot model's vectors (one space)
+        assert set(prediction.vectors) == {classifier.embedding_space}
+        assert prediction.embeddings["msd.penultimate"].shape == (200,)
     assert low.top[0] == "low" and high.top[0] == "high"
     single = classifier.predict_waveform(tone(4.0, 120.0, seed=7))
     assert single.genres[0][1] == pytest.approx(low.genres[0][1], rel=1e-4)
+    # answered from the stored vectors alone (float16-rounded): the same genres
+    stored = {k: v.astype(np.float16).astype(np.float32) for k, v in low.embeddings.items()}
+    again = classifier.predict_vectors(stored)
+    assert again.top[0] == "low" and again.genres[0][1] == pytest.approx(low.genres[0][1], abs=1e-2)
+    zero_shot = load_classifier(None)
+    assert zero_shot.embedding_space == classifier.embedding_space
+    assert classifier.input == zero_shot.input
 
 
 def test_trained_model_with_changed_features_or_file_is_refused(trained_model_file):

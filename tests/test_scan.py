@@ -1,7 +1,7 @@
-"""The classify run (music_reclass.library.scan) with a small fake classifier.
+"""The classify run (music_reclass.runner.classify) with a small fake classifier.
 
-The fake (:class:`FakeClassifier`, also used by the CLI and kill -9 tests through the
-``_RECLASS_TEST_CLASSIFIER`` hook) follows the Classifier contract: genres from the
+The fake (:class:`FakeClassifier`, also injected into the CLI and kill -9 tests as the
+library's ``classifier_factory``) follows the Classifier contract: genres from the
 pitch of the audio, so results differ between files and can be checked. The real
 classifier is exercised end to end in tests/test_cli_classify.py.
 """
@@ -17,10 +17,15 @@ import numpy as np
 import pytest
 
 from audio_fixtures import write_clip
-from music_reclass.errors import TooShortError
-from music_reclass.library import db as libdb
-from music_reclass.library import scan, store
+from music_reclass.audio.excerpt import AudioInput, ExcerptPolicy
+from music_reclass.audio.hashing import content_hash
+from music_reclass.errors import ModelError, TooShortError
 from music_reclass.pipeline.prediction import Prediction
+from music_reclass.runner import classify as scan
+from music_reclass.runner.pool import LocalPool, make_pool
+from music_reclass.store import db as libdb
+from music_reclass.store.queries import FileQuery, file_details, iter_files
+from music_reclass.store.vectors import get_vectors
 
 SR = 16000
 MIN_SAMPLES = 186 * 256
@@ -32,11 +37,27 @@ class FakeClassifier:
 
     model_id = "fake-genre/1"
     classes = ("low", "high")
+    input = AudioInput(SR, ExcerptPolicy(patch_seconds=187 * 256 / SR, min_seconds=MIN_SAMPLES / SR))
+    embedding_space = "fake-space/1"
 
     def __init__(self) -> None:
         self.calls = 0
         self.tracks = 0
         self.delay = float(os.environ.get(FAKE_DELAY_ENV, "0"))
+
+    def ensure_loaded(self) -> None:
+        """Nothing to load."""
+
+    def predict_file(self, path):
+        from music_reclass.audio.excerpt import load_excerpt
+
+        return self.predict_waveform(load_excerpt(path, self.input).waveform)
+
+    def predict_vectors(self, vectors):
+        """Genres from the stored pitch vector alone (what a head on embeddings does)."""
+        if "fake.stats" not in vectors:
+            raise ModelError("no fake.stats vector")
+        return self._prediction(float(vectors["fake.stats"][2]), {})
 
     def predict_waveform(self, waveform: np.ndarray) -> Prediction:
         return self.predict_batch([waveform])[0]
@@ -50,24 +71,25 @@ class FakeClassifier:
                 raise TooShortError(f"audio lasts {len(w) / SR:.2f} s")
             spectrum = np.abs(np.fft.rfft(w[: 4 * SR]))
             peak_hz = float(np.argmax(spectrum)) * SR / (2 * (len(spectrum) - 1))
-            low = 0.8 if peak_hz < 400 else 0.2
-            genres = sorted([("low", low), ("high", 1 - low)], key=lambda g: -g[1])
-            out.append(
-                Prediction(
-                    genres=genres,
-                    tags=[("fake:pitch", min(1.0, peak_hz / 1000)), ("fake:rms", 0.1)],
-                    embeddings={"fake.stats": np.array([w.mean(), w.std(), peak_hz], np.float32)},
-                    analysed_seconds=len(w) / SR,
-                    n_patches=len(w) // (187 * 256),
-                )
-            )
+            stats = np.array([w.mean(), w.std(), peak_hz], np.float32)
+            prediction = self._prediction(peak_hz, {self.embedding_space: {"fake.stats": stats}})
+            prediction.analysed_seconds = len(w) / SR
+            prediction.n_patches = len(w) // (187 * 256)
+            out.append(prediction)
             if self.delay:
                 time.sleep(self.delay)
         return out
 
+    def _prediction(self, peak_hz: float, vectors) -> Prediction:
+        low = 0.8 if peak_hz < 400 else 0.2
+        genres = sorted([("low", low), ("high", 1 - low)], key=lambda g: -g[1])
+        return Prediction(genres=genres,
+                          tags=[("fake:pitch", min(1.0, peak_hz / 1000)), ("fake:rms", 0.1)],
+                          vectors=vectors, decided=[genres[0][0]] if genres[0][1] > 0.5 else None)
 
-def make_fake(*, model=None, taxonomy="default") -> FakeClassifier:
-    """Factory for the CLI's test hook."""
+
+def make_fake(spec=None) -> FakeClassifier:
+    """Factory injected as a library's ``classifier_factory``."""
     return FakeClassifier()
 
 
@@ -104,10 +126,15 @@ def library(root: Path) -> dict[str, Path]:
     return files
 
 
-def run(root, conn, clf=None, **kwargs):
+def pool_for(clf, *, jobs=None, batch_size=1):
+    return make_pool(clf, jobs=jobs, batch_size=batch_size)
+
+
+def run(root, conn, clf=None, *, jobs=None, batch_size=1, **kwargs):
     clf = clf or FakeClassifier()
     results = []
     summary = scan.classify_paths([root], conn=conn, classifier=clf,
+                                  pool=pool_for(clf, jobs=jobs, batch_size=batch_size),
                                   on_result=results.append, **kwargs)
     return summary, {Path(r.path).name: r for r in results}, clf
 
@@ -150,9 +177,9 @@ def test_first_run_records_everything(tmp_path, conn):
     assert by_path["silent.wav"]["astatus"] == "error"
     assert by_path["image.flac"]["astatus"] is None
     assert all(Path(r["path"]).is_absolute() for r in rows)
-    emb = conn.execute("SELECT dtype, shape, data FROM embeddings").fetchall()
-    assert len(emb) == 3
-    vector = store.decode_embedding(*emb[0])
+    stored = conn.execute("SELECT content_hash FROM vectors").fetchall()
+    assert len(stored) == 3
+    vector = get_vectors(conn, stored[0][0], FakeClassifier.embedding_space)["fake.stats"]
     assert vector.dtype == np.float32 and vector.shape == (3,)
     run_row = conn.execute("SELECT status, finished_at FROM runs").fetchone()
     assert run_row["status"] == "done" and run_row["finished_at"]
@@ -215,8 +242,8 @@ def test_existing_tags_are_stored(tmp_path, conn):
     row = conn.execute("SELECT title, genre_tags FROM tracks").fetchone()
     assert row["title"] == "Night"
     assert json.loads(row["genre_tags"]) == ["Jazz", "Blues"]
-    listed = store.list_files(conn)
-    assert listed[0]["genre_tags"] == ["Jazz", "Blues"]
+    listed = list(iter_files(conn, FileQuery(model_id=FakeClassifier.model_id)))
+    assert listed[0].genre_tags == ["Jazz", "Blues"]
 
 
 def test_duplicate_in_same_run_is_skipped(tmp_path, conn):
@@ -237,7 +264,8 @@ def test_duplicate_in_same_run_is_skipped(tmp_path, conn):
 def test_same_path_twice_is_processed_once(tmp_path, conn):
     path = tone(tmp_path / "x.wav", 220.0)
     clf = FakeClassifier()
-    summary = scan.classify_paths([path, path], conn=conn, classifier=clf, jobs=0)
+    summary = scan.classify_paths([path, path], conn=conn, classifier=clf,
+                                  pool=pool_for(clf, jobs=0))
     assert clf.tracks == 1 and summary.ok == 1 and summary.skipped == 1
 
 
@@ -248,7 +276,7 @@ def test_force_analyses_again(tmp_path, conn):
     summary, _, clf = run(tmp_path / "m", conn, jobs=0, force=True)
     assert clf.tracks == 1 and summary.cached == 0
     assert conn.execute("SELECT run_id FROM analyses").fetchone()[0] == summary.run_id != first
-    assert conn.execute("SELECT COUNT(*) FROM embeddings").fetchone()[0] == 1
+    assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 1
 
 
 def test_new_model_analyses_again(tmp_path, conn):
@@ -256,9 +284,29 @@ def test_new_model_analyses_again(tmp_path, conn):
     run(tmp_path / "m", conn, jobs=0)
     other = FakeClassifier()
     other.model_id = "fake-genre/2"
+    other.embedding_space = "another-space/1"
     summary, _, _ = run(tmp_path / "m", conn, other, jobs=0)
-    assert other.tracks == 1 and summary.cached == 0
+    assert other.tracks == 1 and summary.cached == 0 and summary.from_vectors == 0
     assert conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0] == 2
+    assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 2
+
+
+def test_model_on_stored_vectors_answers_without_the_audio(tmp_path, conn):
+    """Another model of the same embedding space (a new taxonomy, a head on the stored
+    embeddings) is answered from the vectors: no decoding, no network."""
+    tone(tmp_path / "m" / "x.wav", 220.0)
+    tone(tmp_path / "m" / "y.wav", 880.0)
+    run(tmp_path / "m", conn, jobs=0)
+    other = FakeClassifier()
+    other.model_id = "fake-genre/2"
+    summary, by_name, _ = run(tmp_path / "m", conn, other, jobs=0)
+    assert other.tracks == 0 and summary.from_vectors == 2 and summary.ok == 2
+    assert by_name["x.wav"].from_vectors and by_name["x.wav"].genres[0]["label"] == "low"
+    assert by_name["y.wav"].genres[0]["label"] == "high"
+    assert conn.execute("SELECT COUNT(*) FROM analyses").fetchone()[0] == 4
+    assert conn.execute("SELECT COUNT(*) FROM vectors").fetchone()[0] == 2  # one copy each
+    again, _, _ = run(tmp_path / "m", conn, other, jobs=0)
+    assert again.cached == 2 and again.from_vectors == 0
 
 
 def test_worker_processes_agree_with_in_process(tmp_path):
@@ -279,14 +327,15 @@ def test_worker_processes_agree_with_in_process(tmp_path):
 
 def test_workers_never_import_torch():
     """The forkserver is torch-free: workers only get torch if their classifier needs it."""
-    executor = scan._executor(1, FakeClassifier())
+    pool = LocalPool(FakeClassifier(), jobs=1)
     try:
+        executor = pool._executor
         loaded = executor.submit(eval, "'torch' in __import__('sys').modules").result(timeout=60)
         method = executor.submit(
             eval, "__import__('multiprocessing').get_start_method()"
         ).result(timeout=60)
     finally:
-        executor.shutdown()
+        pool.shutdown()
     assert loaded is False
     assert method in {"forkserver", "spawn"}
 
@@ -340,7 +389,7 @@ def test_unpicklable_classifier_needs_jobs_0(tmp_path, conn):
     clf = FakeClassifier()
     clf.hook = lambda: None  # lambdas do not pickle
     tone(tmp_path / "m" / "a.wav", 220.0)
-    with pytest.raises(ValueError, match="jobs=0"):
+    with pytest.raises(ValueError, match="--jobs 0"):
         run(tmp_path / "m", conn, clf, jobs=1)
     summary, _, _ = run(tmp_path / "m", conn, clf, jobs=0)
     assert summary.ok == 1
@@ -362,7 +411,7 @@ def test_interrupt_in_model_then_resume(tmp_path, conn):
     for i in range(5):
         tone(folder / f"t{i}.wav", 200.0 + 50 * i)
     clf = _Interrupting(after=2)
-    summary = scan.classify_paths([folder], conn=conn, classifier=clf, jobs=0, batch_size=1)
+    summary = scan.classify_paths([folder], conn=conn, classifier=clf, pool=pool_for(clf, jobs=0))
     assert summary.status == "interrupted" and summary.ok == 2
     assert conn.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
     assert not conn.in_transaction
@@ -384,8 +433,9 @@ def test_interrupt_then_resume(tmp_path, conn, jobs):
         if len(seen) == 2:
             raise KeyboardInterrupt
 
-    summary = scan.classify_paths([folder], conn=conn, classifier=FakeClassifier(), jobs=jobs,
-                                  on_result=interrupt_after_two)
+    clf = FakeClassifier()
+    summary = scan.classify_paths([folder], conn=conn, classifier=clf,
+                                  pool=pool_for(clf, jobs=jobs), on_result=interrupt_after_two)
     assert summary.status == "interrupted" and summary.ok == 2
     assert conn.execute("SELECT status FROM runs").fetchone()[0] == "interrupted"
     assert not conn.in_transaction
@@ -405,15 +455,15 @@ def test_strange_names_round_trip(tmp_path, conn):
     stored = {Path(r[0]).name for r in conn.execute("SELECT path FROM files")}
     assert stored == set(names)
     for name in names:
-        details = store.file_details(conn, str((folder / name).resolve()))
+        details = file_details(conn, str((folder / name).resolve()))
         assert details is not None and details["status"] == "ok"
 
 
 def test_bad_parameters(tmp_path, conn):
     with pytest.raises(ValueError):
-        scan.classify_paths([tmp_path], conn=conn, classifier=FakeClassifier(), jobs=-1)
+        make_pool(FakeClassifier(), jobs=-1)
     with pytest.raises(ValueError):
-        scan.classify_paths([tmp_path], conn=conn, classifier=FakeClassifier(), batch_size=0)
+        make_pool(FakeClassifier(), jobs=0, batch_size=0)
 
 
 def test_model_failure_is_one_files_error(tmp_path, conn):
@@ -438,14 +488,15 @@ def test_unexpected_error_in_the_main_process_fails_one_file_not_the_run(
 ):
     tone(tmp_path / "m" / "good.wav", 220.0)
     tone(tmp_path / "m" / "cursed.wav", 330.0)
-    real_lookup = scan.store.lookup_file
+    real_lookup = scan.find_analysis
 
-    def lookup(connection, path):
-        if Path(path).name == "cursed.wav":
+    def lookup(connection, content_hash, model_id):
+        if content_hash == cursed_hash:
             raise RuntimeError("database said no")
-        return real_lookup(connection, path)
+        return real_lookup(connection, content_hash, model_id)
 
-    monkeypatch.setattr(scan.store, "lookup_file", lookup)
+    cursed_hash = content_hash(tmp_path / "m" / "cursed.wav")
+    monkeypatch.setattr(scan, "find_analysis", lookup)
     summary, by_name, _ = run(tmp_path / "m", conn, jobs=jobs)
     assert by_name["good.wav"].status == "ok"
     cursed = by_name["cursed.wav"]

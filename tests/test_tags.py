@@ -18,22 +18,14 @@ from act_fixtures import (
     make_audio,
     make_odd_iff,
 )
-from music_reclass.errors import ParameterError
-from music_reclass.library import safe_write, tags
-from music_reclass.library.payload import (
-    audio_digest,
-    capture_exact,
-    decoded_sample_count,
-    rebuild_exact,
-)
-from music_reclass.library.tags import (
-    genre_state,
-    genres_of_state,
-    merge_genres,
-    read_tags,
-    restore_genre_state,
-    write_genres,
-)
+from music_reclass.act import safe_write, tagging, tagwrite
+from music_reclass.act.exact import capture_exact, rebuild_exact
+from music_reclass.act.iff import iff_layout
+from music_reclass.act.payload import audio_digest, decoded_sample_count
+from music_reclass.act.tagio import genre_state, genres_of_state, merge_genres
+from music_reclass.act.tagwrite import restore_genre_state, write_genres
+from music_reclass.audio.tags import read_tags
+from music_reclass.errors import ParameterError, SafeWriteError, TagError
 
 
 @pytest.fixture(params=FORMATS)
@@ -164,7 +156,7 @@ def test_failed_verification_leaves_original_untouched(tmp_path: Path, monkeypat
     path = make_audio(tmp_path / "a.flac")
     data = path.read_bytes()
 
-    real_writer = tags._set_genres_in_place
+    real_writer = tagwrite._set_genres_in_place
 
     def corrupt(tmp: Path, genres) -> None:  # a buggy writer that damages the audio
         real_writer(tmp, genres)
@@ -172,8 +164,8 @@ def test_failed_verification_leaves_original_untouched(tmp_path: Path, monkeypat
         raw[-100] ^= 0xFF
         tmp.write_bytes(bytes(raw))
 
-    monkeypatch.setattr(tags, "_set_genres_in_place", corrupt)
-    with pytest.raises(safe_write.SafeWriteError, match="audio payload"):
+    monkeypatch.setattr(tagwrite, "_set_genres_in_place", corrupt)
+    with pytest.raises(SafeWriteError, match="audio payload"):
         write_genres(path, ["Jazz"])
     assert path.read_bytes() == data
     assert [p.name for p in tmp_path.iterdir()] == ["a.flac"]
@@ -208,7 +200,7 @@ def test_read_only_files_are_not_modified(tmp_path: Path):
     path = make_audio(tmp_path / "a.ogg")
     os.chmod(path, 0o444)
     data = path.read_bytes()
-    with pytest.raises(safe_write.SafeWriteError, match="read-only"):
+    with pytest.raises(SafeWriteError, match="read-only"):
         write_genres(path, ["Jazz"])
     assert path.read_bytes() == data
 
@@ -265,7 +257,7 @@ def test_odd_layout_is_tagged_and_undone_exactly(tmp_path: Path, layout: str):
     path = _odd_file(tmp_path, layout)
     original = path.read_bytes()
     fmt = path.suffix.lstrip(".")
-    layout_before = tags._iff_layout(path, fmt)
+    layout_before = iff_layout(path, fmt)
     digest, samples = audio_digest(path), decoded_sample_count(path)
     exact = capture_exact(path)
     assert exact is not None
@@ -317,9 +309,9 @@ def test_unsafe_odd_layout_is_refused_with_its_reason(tmp_path: Path, layout: st
     path = _odd_file(tmp_path, layout)
     original = path.read_bytes()
     kind = "AIFF" if layout.startswith("aiff") else "WAV"
-    with pytest.raises(tags.TagError, match=f"{kind} not tagged: .*{IFF_EXPECTED[layout]}"):
+    with pytest.raises(TagError, match=f"{kind} not tagged: .*{IFF_EXPECTED[layout]}"):
         write_genres(path, ["Jazz"])
-    with pytest.raises(tags.TagError, match=IFF_EXPECTED[layout]):
+    with pytest.raises(TagError, match=IFF_EXPECTED[layout]):
         write_genres(path, ["Jazz"], dry_run=True)  # a dry run says so too
     assert path.read_bytes() == original
     assert [p.name for p in tmp_path.iterdir()] == [path.name]
@@ -336,7 +328,7 @@ def test_real_wav_with_trailing_nul_chunk(shared_dir: Path, tmp_path: Path):
     path = tmp_path / "a.wav"
     path.write_bytes(source.read_bytes())
     original = path.read_bytes()
-    layout = tags._iff_layout(path, "wav")
+    layout = iff_layout(path, "wav")
     assert layout.trailer > 0 and set(original[layout.insert_at :]) == {0}
     digest, exact = audio_digest(path), capture_exact(path)
     write_genres(path, ["Jazz"])
@@ -382,7 +374,7 @@ def _cli(*args: str):
 
 def _library(root: Path, db: Path, count: int = 8) -> list[Path]:
     from act_fixtures import make_library, register
-    from music_reclass.library import db as libdb
+    from music_reclass.store import db as libdb
 
     files = make_library(root, count=count)
     conn = libdb.connect(db)
@@ -393,7 +385,7 @@ def _library(root: Path, db: Path, count: int = 8) -> list[Path]:
 
 
 def _runs(db: Path, kind: str) -> int:
-    from music_reclass.library import db as libdb
+    from music_reclass.store import db as libdb
 
     conn = libdb.connect(db)
     try:
@@ -422,23 +414,19 @@ def test_mutagen_error_fails_one_file_not_the_run(tmp_path: Path, monkeypatch):
 
 
 def test_unexpected_error_fails_one_file_not_the_run(tmp_path: Path, monkeypatch):
+    from music_reclass.audio.hashing import content_hash
+
     root, db = tmp_path / "music", tmp_path / "lib.sqlite"
     files = _library(root, db)
-    victim = files[2]
-    real = tags.content_hash if hasattr(tags, "content_hash") else None
-    assert real is None  # tags looks the hash up through the journal module
-    from music_reclass.library import journal
+    victim_hash = content_hash(files[2])
+    real_choose = tagging.choose_genres
 
-    real_hash = journal.content_hash
-    victim_hash = real_hash(victim)
-    real_predicted = tags.predicted_genres
-
-    def predicted(conn, content_hash, **kwargs):
-        if content_hash == victim_hash:
+    def choose(analysis, **kwargs):
+        if analysis is not None and analysis.content_hash == victim_hash:
             raise RuntimeError("odd analysis row")
-        return real_predicted(conn, content_hash, **kwargs)
+        return real_choose(analysis, **kwargs)
 
-    monkeypatch.setattr(tags, "predicted_genres", predicted)
+    monkeypatch.setattr(tagging, "choose_genres", choose)
     result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4")
     assert result.exit_code == 1, result.output
     assert "unexpected RuntimeError: odd analysis row" in result.output
@@ -477,43 +465,8 @@ def test_tag_missing_path_and_nothing_analysed(tmp_path: Path):
     assert _runs(db, "tag") == 0
 
 
-def _register_raw(conn, path: Path, genres) -> None:
-    """Like act_fixtures.register, binding the path as path_to_db does (non-UTF-8 names)."""
-    import json
-
-    import numpy as np
-
-    from act_fixtures import MODEL_ID
-    from music_reclass.library import db as libdb
-    from music_reclass.library import journal
-
-    chash = journal.content_hash(path)
-    st = path.stat()
-    now = libdb.utcnow()
-    with libdb.transaction(conn):
-        run_id = libdb.start_run(conn, "classify", {})
-        libdb.finish_run(conn, run_id)
-        conn.execute("INSERT OR IGNORE INTO tracks (content_hash) VALUES (?)", (chash,))
-        conn.execute(
-            "INSERT INTO files (path, content_hash, size, mtime_ns, first_seen, last_seen, status,"
-            " last_run_id) VALUES (?, ?, ?, ?, ?, ?, 'ok', ?)",
-            (libdb.path_to_db(path.resolve()), chash, st.st_size, st.st_mtime_ns, now, now, run_id),
-        )
-        conn.execute(
-            "INSERT INTO analyses (content_hash, model_id, status, genres, created_at, run_id)"
-            " VALUES (?, ?, 'ok', ?, ?, ?)",
-            (chash, MODEL_ID, json.dumps([{"label": g, "confidence": c} for g, c in genres]),
-             now, run_id),
-        )
-        conn.execute(
-            "INSERT INTO embeddings (content_hash, model_id, name, dtype, shape, data)"
-            " VALUES (?, ?, 'penultimate', 'float32', '[2]', ?)",
-            (chash, MODEL_ID, np.zeros(2, np.float32).tobytes()),
-        )
-
-
 def test_file_name_that_is_not_utf8_tag_undo_organise_undo(tmp_path: Path):
-    from music_reclass.library import db as libdb
+    from music_reclass.store import db as libdb
 
     root, db, into = tmp_path / "music", tmp_path / "lib.sqlite", tmp_path / "sorted"
     name = os.fsdecode(b"caf\xe9.wav")  # latin-1 bytes: not valid UTF-8
@@ -524,8 +477,10 @@ def test_file_name_that_is_not_utf8_tag_undo_organise_undo(tmp_path: Path):
     except OSError:
         pytest.skip("this filesystem refuses non-UTF-8 file names")
     original = path.read_bytes()
+    from act_fixtures import register
+
     conn = libdb.connect(db)
-    _register_raw(conn, path, RUN_GENRES)
+    register(conn, path, genres=RUN_GENRES)
     conn.close()
     result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.4")
     assert result.exit_code == 0, result.output
@@ -533,7 +488,8 @@ def test_file_name_that_is_not_utf8_tag_undo_organise_undo(tmp_path: Path):
     result = _cli("undo", "--db", str(db))
     assert result.exit_code == 0, result.output
     assert path.read_bytes() == original
-    result = _cli("organise", str(root), "--into", str(into), "--db", str(db))
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db),
+                  "--min-confidence", "0.4")
     assert result.exit_code == 0, result.output
     moved = [p for p in into.rglob("*") if p.is_file()]
     assert [os.fsencode(p.name) for p in moved] == [b"caf\xe9.wav"] and not path.exists()
@@ -548,10 +504,10 @@ def test_file_name_that_is_not_utf8_tag_undo_organise_undo(tmp_path: Path):
 
 def test_file_name_that_is_not_utf8_from_classify_on(tmp_path: Path, monkeypatch):
     """classify -> tag -> undo with a latin-1 file name, through the real classify run."""
-    from music_reclass.cli.classify import TEST_CLASSIFIER_ENV
-    from test_scan import tone
+    from music_reclass.cli import common
+    from test_scan import make_fake, tone
 
-    monkeypatch.setenv(TEST_CLASSIFIER_ENV, "test_scan:make_fake")
+    monkeypatch.setattr(common, "classifier_factory", make_fake)
     root, db = tmp_path / "music", tmp_path / "lib.sqlite"
     plain = tone(root / "plain.wav", 330.0)
     path = root / os.fsdecode(b"caf\xe9.wav")
@@ -562,9 +518,10 @@ def test_file_name_that_is_not_utf8_from_classify_on(tmp_path: Path, monkeypatch
     original = path.read_bytes()
     result = _cli("classify", str(root), "--db", str(db))
     assert result.exit_code == 0, result.output
-    # the fake model's genres ("low", "high") are not in the taxonomy: write them as they are
-    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0", "--no-taxonomy")
+    # the fake model's genres ("low", "high") are its own words: written as they are
+    result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0")
     assert result.exit_code == 0, result.output
     assert "changed 1 file(s)" in result.output and path.read_bytes() != original
+    assert read_tags(path).genres == ["Low", "High"]
     assert _cli("undo", "--db", str(db)).exit_code == 0
     assert path.read_bytes() == original

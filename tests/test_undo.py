@@ -17,11 +17,17 @@ from act_fixtures import (
     register,
     snapshot,
 )
+from music_reclass.act import journal, tagging
+from music_reclass.act.exact import capture_exact
+from music_reclass.act.payload import audio_digest
+from music_reclass.act.settle import repair_interrupted
+from music_reclass.act.tagio import genre_state
+from music_reclass.act.tagwrite import write_genres
+from music_reclass.act.undo import undo_run
+from music_reclass.audio.hashing import content_hash
+from music_reclass.audio.tags import read_tags
 from music_reclass.cli.main import app
-from music_reclass.library import db as libdb
-from music_reclass.library import journal
-from music_reclass.library.payload import audio_digest, capture_exact
-from music_reclass.library.tags import genre_state, read_tags, write_genres
+from music_reclass.store import db as libdb
 
 runner = CliRunner()
 GENRES = [("jazz", 0.8), ("blues", 0.5), ("rock", 0.2)]
@@ -59,14 +65,16 @@ def test_tag_then_undo_is_byte_identical(lib):
         row = conn.execute(
             "SELECT content_hash, size FROM files WHERE path = ?", (str(path),)
         ).fetchone()
-        assert row["content_hash"] == journal.content_hash(path) != hashes[str(path)]
+        assert row["content_hash"] == content_hash(path) != hashes[str(path)]
         assert row["size"] == path.stat().st_size
-        for table in ("analyses", "embeddings"):
-            n = conn.execute(
-                f"SELECT COUNT(*) FROM {table} WHERE content_hash = ? AND model_id = ?",
-                (row["content_hash"], MODEL_ID),
-            ).fetchone()[0]
-            assert n == 1, table
+        analyses = conn.execute(
+            "SELECT COUNT(*) FROM analyses WHERE content_hash = ? AND model_id = ?",
+            (row["content_hash"], MODEL_ID),
+        ).fetchone()[0]
+        vectors = conn.execute(
+            "SELECT COUNT(*) FROM vectors WHERE content_hash = ?", (row["content_hash"],)
+        ).fetchone()[0]
+        assert (analyses, vectors) == (1, 1)
     assert {r[0] for r in conn.execute("SELECT state FROM journal")} == {"done"}
     conn.close()
 
@@ -186,17 +194,17 @@ def test_repair_settles_interrupted_rows(lib):
         )
     original = written.read_bytes()
     write_genres(written, ["Jazz"])  # "crash" after the replace, before the row became done
-    messages = journal.repair_interrupted(conn)
+    messages = repair_interrupted(conn)
     assert len(messages) == 2
     states = dict(conn.execute("SELECT id, state FROM journal").fetchall())
     assert states[entries[written]] == "done" and states[entries[untouched]] == "failed"
     row = conn.execute("SELECT content_hash FROM files WHERE path = ?", (str(written),)).fetchone()
-    assert row[0] == journal.content_hash(written)
+    assert row[0] == content_hash(written)
     assert (
         conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
         == "interrupted"
     )
-    report = journal.undo_run(conn, run_id)
+    report = undo_run(conn, run_id)
     assert report.ok and written.read_bytes() == original
 
 
@@ -217,11 +225,11 @@ def test_repair_completes_half_done_move(tmp_path: Path, lib):
         digest=audio_digest(src),
     )
     dst.hardlink_to(src)  # "crash" between link and unlink
-    journal.repair_interrupted(conn)
+    repair_interrupted(conn)
     assert dst.exists() and not src.exists()
     assert conn.execute("SELECT state FROM journal WHERE id = ?", (entry,)).fetchone()[0] == "done"
     assert conn.execute("SELECT COUNT(*) FROM files WHERE path = ?", (str(dst),)).fetchone()[0] == 1
-    assert journal.undo_run(conn, run_id).ok
+    assert undo_run(conn, run_id).ok
     assert src.exists() and not dst.exists()
 
 
@@ -237,9 +245,11 @@ def test_mixed_folder_tag_then_undo_is_byte_identical(shared_dir: Path, tmp_path
     import os
     import shutil
 
+    from music_reclass.act.payload import decoded_sample_count
+    from music_reclass.act.selection import choose_genres
     from music_reclass.audio.discover import iter_candidates
-    from music_reclass.library.payload import decoded_sample_count
-    from music_reclass.library.tags import _default_normaliser, predicted_genres
+    from music_reclass.library import Library
+    from music_reclass.store.analyses import find_analysis
 
     source = shared_dir / "audio" / "mixed-folder"
     root = tmp_path / "mixed"
@@ -271,21 +281,21 @@ def test_mixed_folder_tag_then_undo_is_byte_identical(shared_dir: Path, tmp_path
     assert dry.output.count(": GENRE ") >= len(audio) // 2
     assert all(p.read_bytes() == originals[p] for p in audio)
 
+    library = Library(db)
+    model_id, _ = library.model_id_for()
+    normalise = library._normaliser(model_id)
     conn = libdb.connect(db)
     rows = {
         Path(r["path"]): r["content_hash"]
         for r in conn.execute("SELECT path, content_hash FROM files WHERE status = 'ok'")
     }
     expected = {
-        p: [
-            g
-            for g, _ in predicted_genres(
-                conn, h, min_confidence=0.3, top_k=3, normalise=_default_normaliser()
-            )
-        ]
+        p: [g for g, _ in choose_genres(find_analysis(conn, h, model_id), min_confidence=0.3,
+                                        top_k=3, normalise=normalise)[0]]
         for p, h in rows.items()
     }
     conn.close()
+    library.close()
     result = _cli("tag", str(root), "--db", str(db), "--min-confidence", "0.3")
     assert result.exit_code == 0, result.output
     tagged = [p for p in audio if expected.get(p)]
@@ -375,7 +385,7 @@ def _make_run_dead(conn, run_id: int) -> None:
 
 def test_undo_of_copy_interrupted_after_unlink_is_repaired(lib, tmp_path: Path, monkeypatch):
     """An undo killed right after removing a copy must not wedge later commands."""
-    from music_reclass.library import safe_write
+    from music_reclass.act import safe_write
 
     root, db, files, _ = lib
     original = snapshot(files)
@@ -390,7 +400,7 @@ def test_undo_of_copy_interrupted_after_unlink_is_repaired(lib, tmp_path: Path, 
     monkeypatch.setattr(safe_write, "fault_point", crash_after_removal)
     conn = libdb.connect(db)
     with pytest.raises(KeyboardInterrupt):
-        journal.undo_run(conn)
+        undo_run(conn)
     undo_run_id = conn.execute("SELECT MAX(id) FROM runs WHERE kind = 'undo'").fetchone()[0]
     _make_run_dead(conn, undo_run_id)
     conn.close()
@@ -428,11 +438,12 @@ def test_one_bad_journal_row_never_wedges_the_library(lib, tmp_path: Path):
 
 
 def test_failed_undo_step_leaves_no_planned_row(lib, tmp_path: Path, monkeypatch):
-    from music_reclass.library import safe_write
+    from music_reclass.act import safe_write
 
     root, db, files, _ = lib
     into = tmp_path / "sorted"
-    result = _cli("organise", str(root), "--into", str(into), "--db", str(db))
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db),
+                  "--min-confidence", "0.4")
     assert result.exit_code == 0, result.output
 
     def broken_move(src, dst, *, copy=False):
@@ -483,7 +494,7 @@ def test_tag_refuses_when_tags_change_after_planning(lib, monkeypatch):
 
 
 def test_repair_treats_a_reused_pid_as_dead(lib):
-    from music_reclass.library import safe_write
+    from music_reclass.act import safe_write
 
     root, db, files, _ = lib
     conn = libdb.connect(db)
@@ -497,14 +508,14 @@ def test_repair_treats_a_reused_pid_as_dead(lib):
     assert json.loads(
         conn.execute("SELECT params FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
     )["pid_start"] == started
-    journal.repair_interrupted(conn)  # our own live run: left alone
+    repair_interrupted(conn)  # our own live run: left alone
     assert conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == "running"
     with libdb.transaction(conn):  # the same pid, another process (start time differs)
         conn.execute(
             "UPDATE runs SET params = ? WHERE id = ?",
             (json.dumps({"pid": me, "pid_start": started + 1}), run_id),
         )
-    journal.repair_interrupted(conn)
+    repair_interrupted(conn)
     status = conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0]
     assert status == "interrupted"
 
@@ -513,13 +524,14 @@ def test_repair_never_settles_a_classify_run(lib):
     root, db, files, _ = lib
     conn = libdb.connect(db)
     run_id = _dead_run(conn, "classify")
-    journal.repair_interrupted(conn)
+    repair_interrupted(conn)
     assert conn.execute("SELECT status FROM runs WHERE id = ?", (run_id,)).fetchone()[0] == "running"
 
 
 def test_journal_uses_the_library_content_hash():
+    from music_reclass.act import safe_write
     from music_reclass.audio import hashing
-    from music_reclass.library import safe_write
 
     assert journal.content_hash is hashing.content_hash
+    assert tagging.content_hash is hashing.content_hash
     assert not hasattr(journal, "_pid_alive") and not hasattr(safe_write, "_pid_alive")

@@ -66,3 +66,47 @@ class FeatureMismatchError(ModelError):
     """A model was asked to predict from features it was not trained on."""
 
     code = "feature-mismatch"
+
+
+class DatabaseError(ReclassError):
+    """The library database is unusable (missing, read-only, newer schema, not a database...)."""
+
+    code = "database-error"
+
+
+class MissingDatabaseError(DatabaseError):
+    """No library database at the given path (only ``classify`` creates one)."""
+
+    code = "no-database"
+
+
+class TagError(ReclassError):
+    """A file's tags cannot be read or written (unsupported, damaged...)."""
+
+    code = "tag-error"
+
+
+class SafeWriteError(ReclassError):
+    """A change to a file was refused or failed verification; the original is untouched."""
+
+    code = "write-failed"
+
+
+class UndoError(ReclassError):
+    """Undo refused one change (the file changed since, its target is occupied...)."""
+
+    code = "undo-refused"
+
+
+class NothingAnalysedError(ReclassError):
+    """No file under the given paths has a successful classify analysis.
+
+    ``audio_found`` is False when there is no audio file under the paths at all
+    (e.g. a folder already organised away): nothing to do rather than a mistake.
+    """
+
+    code = "nothing-analysed"
+
+    def __init__(self, message: str, *, audio_found: bool = True) -> None:
+        super().__init__(message)
+        self.audio_found = audio_found

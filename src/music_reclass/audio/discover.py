@@ -21,14 +21,15 @@ from __future__ import annotations
 import errno
 import os
 import stat
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from music_reclass.audio.probe import describe_content, sniff_format
+from music_reclass.audio.probe import confirm_frame_stream, describe_content, sniff_format
 
-__all__ = ["Candidate", "iter_candidates", "special_file_kind", "AUDIO_EXTENSIONS",
+__all__ = ["Candidate", "count_files", "error_code_of", "iter_candidates", "special_file_kind",
+           "AUDIO_EXTENSIONS",
            "IGNORED_EXTENSIONS", "IGNORED_NAMES"]
 
 #: Extensions that claim audio: a non-audio file with one of these is an error.
@@ -72,17 +73,28 @@ class Candidate:
     reason : str or None
         Why it is ignored or an error (one line); ``None`` for audio.
     format : str or None
-        The sniffed format of an audio file (``"mp3"``, ``"flac"``...).
+        The sniffed format of an audio file (``"mp3"``, ``"flac"``...); ``"known"`` when
+        the caller's ``known`` check recognised the file and it was not opened.
+    stat : os.stat_result or None
+        The file's status as the walk saw it (regular files).
+    is_link : bool
+        The path is a symbolic link (to a regular file).
     """
 
     path: Path
     kind: Kind
     reason: str | None = None
     format: str | None = None
+    stat: os.stat_result | None = None
+    is_link: bool = False
+
+
+Known = Callable[[Path, os.stat_result, bool], bool]
 
 
 def iter_candidates(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
-                    follow_symlinks: bool = True) -> Iterator[Candidate]:
+                    follow_symlinks: bool = True, known: Known | None = None,
+                    ) -> Iterator[Candidate]:
     """Yield a :class:`Candidate` for every file under ``paths``.
 
     Parameters
@@ -92,6 +104,11 @@ def iter_candidates(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
     follow_symlinks : bool
         Follow symlinks to files and folders (folder cycles are detected and reported
         once). If ``False``, symlinks are ``"ignored"``.
+    known : callable, optional
+        ``known(path, stat, is_link)``: True for a file the caller already knows to be audio,
+        unchanged since (e.g. size, mtime and inode match its records). Such a file is
+        yielded as audio without being opened, so re-walking an unchanged library reads
+        no file content.
 
     Yields
     ------
@@ -102,11 +119,12 @@ def iter_candidates(paths: str | os.PathLike | Iterable[str | os.PathLike], *,
     visited_dirs: set[tuple[int, int]] = set()
     for given in paths:
         yield from _walk(Path(os.fsdecode(given)), follow_symlinks, visited_dirs, (),
-                         top=True)
+                         top=True, known=known)
 
 
 def _walk(path: Path, follow_symlinks: bool, visited: set[tuple[int, int]],
-          ancestors: tuple[tuple[int, int], ...], *, top: bool) -> Iterator[Candidate]:
+          ancestors: tuple[tuple[int, int], ...], *, top: bool,
+          known: Known | None = None) -> Iterator[Candidate]:
     try:
         link_info = os.lstat(path)
     except FileNotFoundError:
@@ -128,16 +146,20 @@ def _walk(path: Path, follow_symlinks: bool, visited: set[tuple[int, int]],
         yield Candidate(path, "error", _link_reason(exc) if is_link else _os_reason(exc))
         return
     if stat.S_ISDIR(info.st_mode):
-        yield from _walk_dir(path, info, follow_symlinks, visited, ancestors, top=top)
+        yield from _walk_dir(path, info, follow_symlinks, visited, ancestors, top=top,
+                             known=known)
     elif stat.S_ISREG(info.st_mode):
-        yield _classify_file(path, info)
+        if known is not None and known(path, info, is_link):
+            yield Candidate(path, "audio", None, "known", info, is_link)
+        else:
+            yield _classify_file(path, info, is_link)
     else:
         yield Candidate(path, "error", f"not a regular file ({special_file_kind(info.st_mode)})")
 
 
 def _walk_dir(path: Path, info: os.stat_result, follow_symlinks: bool,
               visited: set[tuple[int, int]], ancestors: tuple[tuple[int, int], ...],
-              *, top: bool) -> Iterator[Candidate]:
+              *, top: bool, known: Known | None = None) -> Iterator[Candidate]:
     key = (info.st_dev, info.st_ino)
     if key in ancestors:
         yield Candidate(path, "error", "symlink loop: folder contains itself")
@@ -156,10 +178,11 @@ def _walk_dir(path: Path, info: os.stat_result, follow_symlinks: bool,
         yield Candidate(path, "error", f"cannot list folder: {_os_reason(exc)}")
         return
     for name in names:
-        yield from _walk(path / name, follow_symlinks, visited, (*ancestors, key), top=False)
+        yield from _walk(path / name, follow_symlinks, visited, (*ancestors, key), top=False,
+                         known=known)
 
 
-def _classify_file(path: Path, info: os.stat_result) -> Candidate:
+def _classify_file(path: Path, info: os.stat_result, is_link: bool = False) -> Candidate:
     name = path.name.lower()
     extension = path.suffix.lower()
     if name in IGNORED_NAMES:
@@ -174,11 +197,21 @@ def _classify_file(path: Path, info: os.stat_result) -> Candidate:
         looks_like = None if fmt else describe_content(path)
     except OSError as exc:
         return Candidate(path, "error", _os_reason(exc))
+    if fmt in ("mp3", "aac") and not claims_audio and not _confirmed(path):
+        # random bytes can look like two MPEG frames; a file not named as audio needs more
+        return Candidate(path, "ignored", "not audio (no audio stream found)")
     if fmt:
-        return Candidate(path, "audio", None, fmt)
+        return Candidate(path, "audio", None, fmt, info, is_link)
     if claims_audio:
         return Candidate(path, "error", f"not audio: looks like {looks_like}")
     return Candidate(path, "ignored", f"not audio ({looks_like})")
+
+
+def _confirmed(path: Path) -> bool:
+    try:
+        return confirm_frame_stream(path)
+    except OSError:
+        return False
 
 
 def _is_hidden(name: str) -> bool:
@@ -210,3 +243,26 @@ def _os_reason(exc: OSError) -> str:
                errno.ENAMETOOLONG: "name too long", errno.EIO: "input/output error"}
     reason = reasons.get(exc.errno) or exc.strerror or type(exc).__name__
     return " ".join(str(reason).split())
+
+
+def count_files(paths: Iterable[str | os.PathLike]) -> int:
+    """Number of files under ``paths`` (cheap: no content is read); for progress ETAs."""
+    total = 0
+    for given in paths:
+        given = Path(given)
+        if given.is_dir():
+            for _root, _dirs, files in os.walk(given, followlinks=False):
+                total += len(files)
+        else:
+            total += 1
+    return total
+
+
+def error_code_of(candidate: Candidate) -> str:
+    """The stable error code of an ``"error"`` candidate (as stored and printed)."""
+    reason = candidate.reason or ""
+    if reason.startswith("not audio"):
+        return "unsupported"
+    if reason == "empty file":
+        return "corrupt"
+    return "unreadable"

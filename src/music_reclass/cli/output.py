@@ -33,6 +33,10 @@ from rich.table import Table
 
 __all__ = [
     "CsvWriter",
+    "LineSink",
+    "display_label",
+    "fit",
+    "terminal_width",
     "display_path",
     "format_duration",
     "format_genres",
@@ -96,8 +100,12 @@ class CsvWriter:
         write_text(text.getvalue(), stream=self.stream)
 
 
-def progress_bar(label: str, *, transient: bool = True) -> Progress:
-    """The progress bar of the commands, on stderr: label, bar, n/total, elapsed, ETA."""
+def progress_bar(label: str, *, transient: bool = True, on_stdout: bool = False) -> Progress:
+    """The progress bar of the commands: label, bar, n/total, elapsed, ETA.
+
+    On stderr, or on stdout when stdout is the terminal the per-file lines go to (then
+    print those through :class:`LineSink`, above the bar).
+    """
     return Progress(
         TextColumn(label),
         BarColumn(),
@@ -105,9 +113,10 @@ def progress_bar(label: str, *, transient: bool = True) -> Progress:
         TimeElapsedColumn(),
         TextColumn("ETA"),
         TimeRemainingColumn(),
-        console=stderr_console(),
+        console=stdout_console() if on_stdout else stderr_console(),
         transient=transient,
-        redirect_stdout=True,
+        redirect_stdout=False,
+        redirect_stderr=False,
     )
 
 
@@ -136,8 +145,42 @@ def progress_callback(
         yield update
 
 
+class LineSink:
+    """Per-file lines of a command, printed so they never mix with its progress bar.
+
+    With a live bar on the terminal, lines are printed through the bar's console (above
+    the bar, which redraws below them); otherwise they are written to stdout as they are.
+    """
+
+    def __init__(self, progress: Progress | None) -> None:
+        self.progress = progress
+
+    def __call__(self, line: str) -> None:
+        if self.progress is not None and self.progress.console.file is sys.stdout:
+            self.progress.console.print(line.rstrip("\n"), markup=False, highlight=False,
+                                        soft_wrap=True, crop=False)
+        else:
+            write_text(line if line.endswith("\n") else line + "\n")
+
+
+def terminal_width(default: int = 100) -> int:
+    """Columns of the terminal on stdout (``default`` when it is not one)."""
+    import shutil
+
+    return shutil.get_terminal_size((default, 24)).columns if sys.stdout.isatty() else default
+
+
+def fit(text: str, width: int) -> str:
+    """``text`` cut to ``width`` columns from the left (``...`` in front), for paths."""
+    if width <= 3 or len(text) <= width:
+        return text
+    return "..." + text[-(width - 3):]
+
+
 def display_path(path: str) -> str:
     """``path`` on one line: control characters escaped, undecodable bytes as ``\\xNN``."""
+    if path.isprintable() and path.isascii():  # nearly every name: one C-level check
+        return path
     shown = path.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
     return "".join(
         char if char.isprintable() or char == " " else char.encode("unicode_escape").decode()
@@ -146,8 +189,14 @@ def display_path(path: str) -> str:
 
 
 def format_genres(genres: Sequence[dict[str, Any]], *, top_k: int = 3) -> str:
-    """``"rock 0.71, metal 0.12"`` (best first)."""
-    return ", ".join(f"{g['label']} {float(g['confidence']):.2f}" for g in genres[:top_k])
+    """``"rock 0.71, metal 0.12"`` (best first; confidences under 0.01 left out)."""
+    shown = [g for g in genres[:top_k] if float(g["confidence"]) >= 0.005] or list(genres[:1])
+    return ", ".join(f"{display_label(g['label'])} {float(g['confidence']):.2f}" for g in shown)
+
+
+def display_label(label: str) -> str:
+    """A genre label on one line, control characters escaped (labels come from files)."""
+    return display_path(str(label))
 
 
 def format_duration(seconds: float) -> str:

@@ -33,7 +33,6 @@ __all__ = [
     "Track",
     "ValidationReport",
     "file_digest",
-    "load_dataset",
 ]
 
 #: Canonical split names, in order.
@@ -304,7 +303,7 @@ class Dataset:
         elif kind == "artist":
             groups = [artist_group(t) for t in tracks]
         else:
-            raise ParameterError(f"unknown split kind {kind!r}; use 'official', 'random' or 'artist'")
+            raise ParameterError(f"unknown split {kind!r}; use --split official, artist or random")
         assignment = grouped_stratified_assignment(
             [t.label for t in tracks], groups,
             fractions={"train": 1.0 - test_size - valid_size, "valid": valid_size, "test": test_size},
@@ -317,7 +316,7 @@ class Dataset:
         tracks = self.labelled
         if not any(t.split for t in tracks):
             raise ParameterError(
-                f"{self.name} has no official split; use kind='random' or kind='artist'")
+                f"{self.name} has no official split; use --split artist (or --split random)")
         return {name: [t for t in tracks if t.split == name] for name in SPLITS}
 
     def excluded_from_official(self) -> list[Track]:
@@ -430,36 +429,3 @@ def _check_header(track: Track) -> list[Problem]:
         if info.frames <= 0:
             return [Problem("corrupt", f"{fmt} file holds no audio frames", tid, path)]
     return []
-
-
-def load_dataset(kind: str, path: str | os.PathLike, **options: Any) -> Dataset:
-    """Index a dataset.
-
-    Parameters
-    ----------
-    kind : {"gtzan", "fma", "library", "manifest"}
-    path : path-like
-        GTZAN: the folder holding ``genres/`` or the genres folder itself.
-        FMA: the folder holding ``fma_metadata/`` (and ``fma_<size>/``) or
-        ``fma_metadata`` itself. Library: the music folder. Manifest: the CSV file.
-    **options
-        Passed to :func:`~music_reclass.datasets.gtzan.load_gtzan`,
-        :func:`~music_reclass.datasets.fma.load_fma`,
-        :func:`~music_reclass.datasets.library.load_library` or
-        :func:`~music_reclass.datasets.manifest.load_manifest`.
-
-    Returns
-    -------
-    Dataset
-    """
-    if kind == "gtzan":
-        from music_reclass.datasets.gtzan import load_gtzan as loader
-    elif kind == "fma":
-        from music_reclass.datasets.fma import load_fma as loader
-    elif kind == "library":
-        from music_reclass.datasets.library import load_library as loader
-    elif kind == "manifest":
-        from music_reclass.datasets.manifest import load_manifest as loader
-    else:
-        raise ParameterError(f"unknown dataset kind {kind!r}; use 'gtzan', 'fma', 'library' or 'manifest'")
-    return loader(path, **options)

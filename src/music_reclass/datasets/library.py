@@ -22,9 +22,9 @@ from pathlib import Path
 from typing import Any
 
 from music_reclass.audio.discover import iter_candidates
+from music_reclass.audio.tags import read_tags
 from music_reclass.datasets.base import Dataset, Problem, Track
 from music_reclass.errors import ParameterError
-from music_reclass.library.tags import read_tags
 from music_reclass.taxonomy import normalise_genre
 
 __all__ = ["load_library"]

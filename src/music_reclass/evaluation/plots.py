@@ -114,7 +114,7 @@ def plot_reliability(
     filled = counts > 0
     ax.bar(lower[filled], (confidence - accuracy)[filled], bottom=accuracy[filled],
            width=width[filled], align="edge", color="tab:red", alpha=0.3, hatch="//",
-           label="gap to confidence")
+           edgecolor="tab:red", linewidth=1, label="gap to confidence")
     ax.plot([0, 1], [0, 1], "k--", linewidth=1, label="perfect calibration")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -189,6 +189,7 @@ def plot_mel_examples(
     n_mels : int
     """
     import librosa
+    import librosa.display
 
     plt = _pyplot()
     if not examples:
@@ -196,18 +197,22 @@ def plot_mel_examples(
     n = len(examples)
     n_cols = min(n, 4)
     n_rows = int(np.ceil(n / n_cols))
-    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.2 * n_cols, 2.6 * n_rows), squeeze=False)
+    fig, axes = plt.subplots(n_rows, n_cols, figsize=(3.4 * n_cols + 1.2, 2.8 * n_rows),
+                             squeeze=False, sharey=True, layout="constrained")
     for ax in axes.flat[n:]:
         ax.axis("off")
-    for ax, (label, (y, sr)) in zip(axes.flat, examples.items(), strict=False):
+    image = None
+    for index, (ax, (label, (y, sr))) in enumerate(zip(axes.flat, examples.items(), strict=False)):
         mel = librosa.feature.melspectrogram(y=np.asarray(y, dtype=np.float32), sr=sr, n_mels=n_mels)
         db = librosa.power_to_db(mel, ref=np.max)
-        ax.imshow(db, origin="lower", aspect="auto", cmap="magma", vmin=-80, vmax=0,
-                  extent=(0, len(y) / sr, 0, n_mels))
+        # frequencies on a mel scale, labelled in Hz; time in seconds
+        image = librosa.display.specshow(db, sr=sr, x_axis="time", y_axis="mel", ax=ax,
+                                         cmap="magma", vmin=-80, vmax=0)
         ax.set_title(label, fontsize=10)
-        ax.set_xlabel("s", fontsize=8)
-        ax.set_ylabel("mel band", fontsize=8)
+        ax.set_xlabel("time (s)" if index >= n - n_cols else "", fontsize=8)
+        ax.set_ylabel("frequency (Hz)" if index % n_cols == 0 else "", fontsize=8)
         ax.tick_params(labelsize=7)
+    if image is not None:
+        fig.colorbar(image, ax=axes.ravel().tolist(), format="%+.0f dB", label="level (dB)")
     fig.suptitle(title)
-    fig.tight_layout()
     return _save(fig, path)

@@ -55,7 +55,9 @@ class FeatureSet:
     extract_seconds : float
         Wall time of the extraction.
     n_computed : int
-        Rows actually computed (not read from the cache or a table).
+        Rows actually computed (not read from the cache, a table or the library).
+    n_stored : int
+        Rows read from the vectors a classify run stored in the library.
     """
 
     X: np.ndarray
@@ -65,6 +67,7 @@ class FeatureSet:
     errors: dict[str, str] = field(default_factory=dict)
     extract_seconds: float = 0.0
     n_computed: int = 0
+    n_stored: int = 0
 
     def rows(self, track_ids: Sequence[str]) -> tuple[np.ndarray, np.ndarray, list[str]]:
         """``(X, labels, ids)`` of those tracks that have features, in the given order."""
@@ -83,6 +86,8 @@ def dataset_features(
     n_jobs: int | None = None,
     cache: bool = True,
     progress: Callable[[int, int], None] | bool | None = None,
+    stored: Callable[[Sequence[str]], dict[str, np.ndarray]] | None = None,
+    dask_client: Any = None,
 ) -> FeatureSet:
     """Features of every labelled track of a dataset.
 
@@ -102,6 +107,12 @@ def dataset_features(
         ``progress(done, total)`` callback of the extraction (see
         :func:`music_reclass.features.extract_many`'s ``on_progress``); ``False`` or
         None: none. This layer draws nothing itself.
+    stored : callable, optional
+        ``stored(paths) -> {path: feature vector}``: features already known for some
+        paths (the library's stored vectors, see ``Library.train``); only the rest is
+        extracted.
+    dask_client : distributed.Client, optional
+        Extract on this Dask cluster instead of local processes.
     """
     from music_reclass.features import extract_many, get_extractor
 
@@ -118,19 +129,26 @@ def dataset_features(
     start = time.perf_counter()
     if progress is True:
         raise ParameterError("progress must be a (done, total) callback, not True")
-    result = extract_many([t.path for t in tracks], extractor, n_jobs=n_jobs, cache=cache,
-                          on_progress=progress or None)
+    paths = [os.fspath(t.path) for t in tracks]
+    known = stored(paths) if stored is not None else {}
+    result = extract_many([p for p in paths if p not in known], extractor, n_jobs=n_jobs,
+                          cache=cache, on_progress=progress or None, dask_client=dask_client)
     seconds = time.perf_counter() - start
+    rows = dict(zip(result.ok_paths, np.asarray(result.X, dtype=np.float32), strict=True))
+    rows.update({p: np.asarray(v, dtype=np.float32) for p, v in known.items()})
     by_path = {os.fspath(t.path): t for t in tracks}
-    ok = [by_path[p] for p in result.ok_paths]
+    ok = [by_path[p] for p in dict.fromkeys(paths) if p in rows]
+    X = (np.stack([rows[os.fspath(t.path)] for t in ok]) if ok
+         else np.zeros((0, int(extractor.dim)), dtype=np.float32))
     return FeatureSet(
-        X=np.asarray(result.X, dtype=np.float32),
+        X=X,
         track_ids=[t.track_id for t in ok],
         labels=np.array([t.label for t in ok], dtype=str),
         feature=meta,
         errors={by_path[p].track_id: message for p, message in result.errors.items()},
         extract_seconds=seconds,
-        n_computed=len(ok) - result.n_cached,
+        n_computed=len(result.ok_paths) - result.n_cached,
+        n_stored=len(known),
     )
 
 

@@ -3,7 +3,7 @@
 Each file is handled by one call of :func:`process_file` — content hash, cache
 look-up, extraction, cache write — in a pool of worker processes (``spawn`` /
 ``forkserver``: never ``fork``, which is unsafe with torch and BLAS threads),
-or on a dask cluster, or in this process when ``n_jobs=1``.
+or on a dask cluster, or in this process when ``n_jobs`` is 0 or 1.
 """
 
 from __future__ import annotations
@@ -255,8 +255,9 @@ def extract_many(
         raise ParameterError(f"expected a FeatureExtractor or a name, got {extractor!r}")
     if n_jobs is None:
         n_jobs = os.cpu_count() or 1
-    if not isinstance(n_jobs, int) or n_jobs < 1:
-        raise ParameterError(f"n_jobs must be a positive integer, got {n_jobs!r}")
+    if isinstance(n_jobs, bool) or not isinstance(n_jobs, int) or n_jobs < 0:
+        raise ParameterError(f"--jobs must be an integer >= 0, got {n_jobs!r}")
+    n_jobs = max(1, n_jobs)  # 0, as for classify: in this process
     if cache is True:
         cache = FeatureCache()
     cache_root = str(cache.root) if isinstance(cache, FeatureCache) else None

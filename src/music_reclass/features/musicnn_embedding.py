@@ -24,19 +24,33 @@ see the same kind of input.
 from __future__ import annotations
 
 import threading
+from collections.abc import Mapping
 from os import PathLike
 from typing import Any
 
 import numpy as np
 
+from music_reclass.audio.excerpt import AudioInput
 from music_reclass.errors import TooShortError
 from music_reclass.features.registry import FeatureExtractor
+from music_reclass.models.musicnn.spec import (
+    MIN_SAMPLES,
+    MUSICNN_INPUT,
+    musicnn_space,
+    read_sidecar,
+    shipped_versions,
+    versions_text,
+)
 
 __all__ = ["MusicnnEmbeddingExtractor", "MODELS"]
 
 MODELS: tuple[tuple[str, str], ...] = (("MSD_musicnn", "msd"), ("MTT_musicnn", "mtt"))
-_SR = 16000
+MODELS_ONLY = tuple(model for model, _ in MODELS)
+_SR = MUSICNN_INPUT.sample_rate
 _PENULTIMATE = 200
+#: the stored vectors that make up the 500 values, in feature order
+VECTOR_LAYOUT = (("msd.penultimate", 200), ("mtt.penultimate", 200),
+                 ("msd.taggram", 50), ("mtt.taggram", 50))
 
 
 def _tag_slug(tag: str) -> str:
@@ -51,6 +65,7 @@ class MusicnnEmbeddingExtractor(FeatureExtractor):
     base_version = "1"
     sample_rate = _SR
     uses_torch = True
+    vector_dtype = "float16"
 
     def __init__(self) -> None:
         self._nets: dict[str, Any] | None = None
@@ -74,20 +89,42 @@ class MusicnnEmbeddingExtractor(FeatureExtractor):
 
     @property
     def version(self) -> str:  # type: ignore[override]
-        nets = self._models()
-        return "+".join([self.base_version, *(str(nets[p].version) for _, p in MODELS)])
+        return "+".join([self.base_version, *shipped_versions(MODELS_ONLY).values()])
+
+    @property
+    def space(self) -> str:
+        """The same space as the zero-shot classifier's: classify's stored vectors are
+        exactly this extractor's features, so training reads them instead of decoding."""
+        return musicnn_space(versions_text(shipped_versions(MODELS_ONLY)))
+
+    @property
+    def audio_input(self) -> AudioInput:
+        return MUSICNN_INPUT
+
+    def to_vectors(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        features = np.asarray(features, dtype=np.float32)
+        out, start = {}, 0
+        for name, length in VECTOR_LAYOUT:
+            out[name] = features[start : start + length]
+            start += length
+        return out
+
+    def from_vectors(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+        return self._finish(np.concatenate(
+            [np.asarray(vectors[name], dtype=np.float32).ravel() for name, _ in VECTOR_LAYOUT]))
 
     @property
     def feature_names(self) -> list[str]:
-        nets = self._models()
+        # from the weights' sidecars: naming the features needs no network (nor torch)
         names = [f"{p}_penult_{i:03d}" for _, p in MODELS for i in range(_PENULTIMATE)]
-        names += [f"{p}_tag_{_tag_slug(tag)}" for _, p in MODELS for tag in nets[p].labels]
+        names += [f"{p}_tag_{_tag_slug(tag)}" for model, p in MODELS
+                  for tag in read_sidecar(model)["labels"]]
         return names
 
     def load(self, path: str | PathLike) -> tuple[np.ndarray, int]:
         from music_reclass.audio.excerpt import load_excerpt
 
-        return load_excerpt(path, sr=_SR).waveform, _SR
+        return load_excerpt(path, MUSICNN_INPUT).waveform, _SR
 
     def extract_waveform(self, y: np.ndarray, sr: int) -> np.ndarray:
         """Embedding of a waveform; resampled to 16 kHz when ``sr`` differs.
@@ -98,7 +135,6 @@ class MusicnnEmbeddingExtractor(FeatureExtractor):
             If the audio is shorter than one 3 s patch.
         """
         from music_reclass.models.musicnn import log_mel
-        from music_reclass.models.musicnn.model import MIN_SAMPLES
 
         y, _ = self._prepare(y, sr)
         nets = self._models()

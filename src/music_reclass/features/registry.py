@@ -14,11 +14,12 @@ from __future__ import annotations
 import abc
 import importlib
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from os import PathLike
 
 import numpy as np
 
+from music_reclass.audio.excerpt import AudioInput
 from music_reclass.errors import ParameterError, TooShortError
 
 __all__ = [
@@ -51,6 +52,9 @@ class FeatureExtractor(abc.ABC):
     sample_rate: int | None = None
     #: set by extractors that run torch, so worker processes can limit its threads
     uses_torch: bool = False
+    #: how the library stores these features: exact float32 for handcrafted features
+    #: (a model scales each one), float16 for learnt embeddings
+    vector_dtype: str = "float32"
 
     @property
     @abc.abstractmethod
@@ -90,6 +94,34 @@ class FeatureExtractor(abc.ABC):
         """
         y, sr = self.load(path)
         return self.extract_waveform(y, sr)
+
+    # -- how the library stores these features ----------------------------------
+
+    @property
+    def space(self) -> str:
+        """The embedding space of the stored vectors: name and version, so vectors of
+        another version are never read as these."""
+        return f"{self.name}@{self.version}"
+
+    @property
+    def audio_input(self) -> AudioInput:
+        """What a classify run hands a model using these features: nothing but the path
+        (the extractor reads audio its own way, see :meth:`load`)."""
+        return AudioInput(self.sample_rate or 22050, None)
+
+    def to_vectors(self, features: np.ndarray) -> dict[str, np.ndarray]:
+        """The named vectors stored for one track's features."""
+        return {f"features.{self.name}": np.asarray(features, dtype=np.float32)}
+
+    def from_vectors(self, vectors: Mapping[str, np.ndarray]) -> np.ndarray:
+        """Inverse of :meth:`to_vectors` (stored vectors back to a feature vector).
+
+        Raises
+        ------
+        KeyError
+            A vector of the layout is missing.
+        """
+        return self._finish(np.asarray(vectors[f"features.{self.name}"], dtype=np.float32))
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__} name={self.name!r} version={self.version!r} dim={self.dim}>"

@@ -2,16 +2,21 @@
 
 Layout (one model = two files side by side)::
 
-    genres.joblib          the fitted head (joblib pickle of a scikit-learn Pipeline;
-                           the PyTorch MLP pickles its weights as numpy arrays)
-    genres.joblib.json     the sidecar: what the model is, how it was made, how good it is
+    genres.safetensors          the fitted head, as data only (see below)
+    genres.safetensors.json     the sidecar: what the model is, how it was made, how good it is
+
+The model file holds no code: every array of the fitted head is a tensor of a
+safetensors file and its structure is JSON (:mod:`music_reclass.models.headio`; an
+XGBoost booster in XGBoost's own JSON model format). Loading rebuilds only the
+scikit-learn estimators and heads a model is made of: a file naming anything else is
+refused, so loading a model never runs code from the file, whoever wrote it.
 
 The sidecar, like Essentia's model JSON files, says which features the model
 expects (name, version, dimension, sample rate), its classes in output order,
 how it was trained (dataset, split, sizes, seed, class counts), its metrics,
 the library versions, and the sha256 of the model file. :func:`load_model`
 refuses a model whose sidecar is missing or whose file does not match the
-recorded sha256 (so a tampered pickle is never unpickled), and
+recorded sha256 (damaged or edited after training), and
 :meth:`ModelArtifact.predict_proba` refuses features other than the ones the
 model was trained on.
 
@@ -19,10 +24,11 @@ Sidecar schema (``format_version`` 1)::
 
     {
       "format_version": 1,
+      "kind": "head",
       "name": "gtzan-musicnn-logreg",
       "model_type": "logreg",
-      "model_file": "genres.joblib",
-      "serialization": "joblib",
+      "model_file": "genres.safetensors",
+      "serialization": "safetensors",
       "classes": ["blues", "classical", ...],
       "feature": {"name": "musicnn", "version": "1+...", "dim": 500, "sample_rate": 16000},
       "training": {"dataset": "gtzan", "dataset_path": "...", "split": "artist",
@@ -37,9 +43,11 @@ Sidecar schema (``format_version`` 1)::
       "sha256": "<hex digest of the model file>"
     }
 
-Only load model files you trust: they are pickles. The sha256 check protects
-against accidental damage and edits after training, not against a hostile
-sidecar written together with a hostile model.
+Older models (``"serialization": "joblib"``) are pickles: loading one can run code
+from it, so :func:`load_model` refuses them unless trusted explicitly
+(``trust_pickle=True``, or ``RECLASS_TRUST_PICKLE=1`` in the environment), and then
+warns (:class:`PickleTrustWarning`). Retrain such a model, or load it once trusted and
+save it again (:func:`save_model` writes the data-only format).
 """
 
 from __future__ import annotations
@@ -62,7 +70,9 @@ from music_reclass.errors import FeatureMismatchError, ModelError, ParameterErro
 
 __all__ = [
     "FORMAT_VERSION",
+    "TRUST_PICKLE_ENV",
     "LibraryVersionWarning",
+    "PickleTrustWarning",
     "ModelArtifact",
     "compare_library_versions",
     "library_versions",
@@ -73,7 +83,9 @@ __all__ = [
 ]
 
 FORMAT_VERSION = 1
-#: Libraries whose pickles are only trusted under the same major.minor version.
+#: Environment variable that lets :func:`load_model` unpickle an old ``.joblib`` model.
+TRUST_PICKLE_ENV = "RECLASS_TRUST_PICKLE"
+#: Libraries whose saved estimators are only trusted under the same major.minor version.
 _PICKLE_LIBRARIES = ("sklearn", "xgboost")
 _REQUIRED_KEYS = ("format_version", "name", "classes", "feature", "sha256")
 
@@ -109,6 +121,10 @@ def library_versions() -> dict[str, str | None]:
         except PackageNotFoundError:
             out[key] = None
     return out
+
+
+class PickleTrustWarning(UserWarning):
+    """An old pickled model was loaded because it was trusted explicitly."""
 
 
 class LibraryVersionWarning(UserWarning):
@@ -275,7 +291,7 @@ class ModelArtifact:
 
 
 def save_model(artifact: ModelArtifact, path: str | os.PathLike) -> Path:
-    """Write the model file (joblib) and its sidecar ``<path>.json``.
+    """Write the model file (data only: safetensors + JSON) and its sidecar ``<path>.json``.
 
     Both are written to temporary names and renamed into place, the sidecar last,
     so a crash never leaves a sidecar describing another file.
@@ -284,14 +300,14 @@ def save_model(artifact: ModelArtifact, path: str | os.PathLike) -> Path:
     ----------
     artifact : ModelArtifact
     path : path-like
-        Model file to write (``.joblib`` suggested); must not end in ``.json``.
+        Model file to write (``.safetensors`` suggested); must not end in ``.json``.
 
     Returns
     -------
     Path
         The sidecar path. ``artifact.meta`` and ``artifact.path`` are updated.
     """
-    import joblib
+    from music_reclass.models.headio import save_head
 
     path = Path(path)
     if path.suffix.lower() == ".json":
@@ -304,14 +320,16 @@ def save_model(artifact: ModelArtifact, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     model_tmp = _temp_name(path)
     try:
-        joblib.dump(artifact.estimator, model_tmp, compress=3)
+        save_head(artifact.estimator, model_tmp)
         digest = sha256_file(model_tmp)
         meta = {
             "format_version": FORMAT_VERSION,
+            "kind": "head",
             "name": artifact.meta.get("name") or path.stem,
-            **{k: v for k, v in artifact.meta.items() if k not in ("format_version", "name")},
+            **{k: v for k, v in artifact.meta.items()
+               if k not in ("format_version", "name", "kind")},
             "model_file": path.name,
-            "serialization": "joblib",
+            "serialization": "safetensors",
             "classes": [str(c) for c in artifact.estimator.classes_],
             "versions": library_versions(),
             "created_at": _dt.datetime.now(_dt.UTC).isoformat(timespec="seconds"),
@@ -345,6 +363,8 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
         meta = json.loads(side.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ModelError(f"model sidecar {side.name} is not readable JSON: {exc}") from exc
+    except RecursionError as exc:  # e.g. [[[[...]]]] 100,000 deep
+        raise ModelError(f"model sidecar {side.name}: JSON nested too deeply") from exc
     if not isinstance(meta, dict):
         raise ModelError(f"model sidecar {side.name} must hold a JSON object")
     missing = [k for k in _REQUIRED_KEYS if k not in meta]
@@ -356,13 +376,16 @@ def read_sidecar(path: str | os.PathLike) -> dict[str, Any]:
     return meta
 
 
-def load_model(path: str | os.PathLike) -> ModelArtifact:
+def load_model(path: str | os.PathLike, *, trust_pickle: bool | None = None) -> ModelArtifact:
     """Load a model saved by :func:`save_model`, after checking it.
 
     Parameters
     ----------
     path : path-like
         The model file (its sidecar is ``<path>.json``).
+    trust_pickle : bool, optional
+        Allow an old pickled (``joblib``) model, which can run code while it loads.
+        Default: only when ``RECLASS_TRUST_PICKLE=1``. Data-only models need no trust.
 
     Returns
     -------
@@ -373,17 +396,17 @@ def load_model(path: str | os.PathLike) -> ModelArtifact:
     ------
     ModelError
         Model file or sidecar missing, sidecar invalid, sha256 mismatch (the file was
-        changed or damaged after training), unpickling failed, or the estimator's
-        classes differ from the sidecar's.
+        changed or damaged after training), a pickled model not trusted, loading
+        failed, or the estimator's classes differ from the sidecar's.
 
     Warns
     -----
+    PickleTrustWarning
+        A pickled model was loaded because it was trusted.
     LibraryVersionWarning
         The installed scikit-learn or xgboost differs in major.minor from the one
         the model was saved with: unpickling may then give wrong results silently.
     """
-    import joblib
-
     path = Path(path)
     if not path.is_file():
         raise ModelError(f"model file not found: {path}")
@@ -402,14 +425,38 @@ def load_model(path: str | os.PathLike) -> ModelArtifact:
             LibraryVersionWarning,
             stacklevel=2,
         )
-    try:
-        estimator = joblib.load(path)
-    except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
-        raise ModelError(f"cannot load model file {path.name}: {type(exc).__name__}: {exc}") from exc
+    estimator = _load_estimator(path, meta, trust_pickle)
     classes = [str(c) for c in getattr(estimator, "classes_", [])]
     if classes != [str(c) for c in meta["classes"]]:
         raise ModelError(f"model file {path.name}: classes {classes} differ from the sidecar's")
     return ModelArtifact(estimator, meta, path, version_mismatches=mismatches)
+
+
+def _load_estimator(path: Path, meta: dict[str, Any], trust_pickle: bool | None) -> Any:
+    serialization = meta.get("serialization", "joblib")
+    if serialization == "safetensors":
+        from music_reclass.models.headio import load_head
+
+        return load_head(path)
+    if serialization != "joblib":
+        raise ModelError(f"model file {path.name}: unknown serialization {serialization!r}")
+    if trust_pickle is None:
+        trust_pickle = os.environ.get(TRUST_PICKLE_ENV, "").strip().lower() in (
+            "1", "true", "yes", "on")
+    if not trust_pickle:
+        raise ModelError(
+            f"model file {path.name} is a pickle (an older music_reclass format): loading it "
+            f"could run code from the file. Retrain it, or, only if you made it yourself, "
+            f"load it with {TRUST_PICKLE_ENV}=1")
+    warnings.warn(f"loading the pickled model {path.name} because it is trusted "
+                  f"({TRUST_PICKLE_ENV}): a pickle can run code while it loads",
+                  PickleTrustWarning, stacklevel=3)
+    import joblib
+
+    try:
+        return joblib.load(path)
+    except Exception as exc:  # noqa: BLE001 - unpickling can raise anything
+        raise ModelError(f"cannot load model file {path.name}: {type(exc).__name__}: {exc}") from exc
 
 
 # ------------------------------------------------------------------------------ helpers

@@ -6,14 +6,17 @@ it if its version or dimension differ (:class:`FeatureMismatchError`), computes
 exactly those features from the audio and calls the model's ``predict_proba``.
 
 The features must be computed from audio read the way the training audio was read
-(``fma518`` at 44.1 kHz, ``gtzan58`` at 22.05 kHz, each with its own excerpt rule):
-``audio_input = "file"`` tells a classify run to call :meth:`TrainedClassifier.predict_file`
-on each path rather than hand it the 16 kHz excerpt the zero-shot classifier uses.
+(``fma518`` at 44.1 kHz, ``gtzan58`` at 22.05 kHz, each with its own excerpt rule, the
+``musicnn`` embedding from the 16 kHz excerpt): the classifier's ``input`` is the
+extractor's, so a classify run hands it exactly that (an excerpt, or just the path for
+an extractor that reads files itself). Its ``embedding_space`` is the extractor's too:
+a track whose features are already stored (a musicnn head on a library classified by
+the default model) is answered from them, without the audio.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +27,6 @@ from music_reclass.pipeline.zeroshot import _check_top
 
 __all__ = ["TrainedClassifier"]
 
-SR = 16000
 
 
 class TrainedClassifier:
@@ -52,9 +54,6 @@ class TrainedClassifier:
         The registered extractor is not the version/dimension the model was trained on.
     """
 
-    #: a classify run calls :meth:`predict_file` (the extractor reads the audio itself)
-    audio_input = "file"
-
     def __init__(self, path: str | Path, *, top_k: int | None = None) -> None:
         from music_reclass.features import get_extractor
         from music_reclass.models.artifact import load_model
@@ -68,6 +67,9 @@ class TrainedClassifier:
         self.classes: tuple[str, ...] = tuple(self.model.classes)
         self.model_id: str = self.model.model_id
         self.top_k = _check_top(top_k, "top_k")
+        self.input = self.extractor.audio_input
+        self.embedding_space: str | None = self.extractor.space
+        self.vector_dtype = self.extractor.vector_dtype
 
     def __repr__(self) -> str:
         return f"TrainedClassifier(model_id={self.model_id!r}, features={self.extractor.name!r})"
@@ -76,10 +78,11 @@ class TrainedClassifier:
         """Nothing to do: the model is loaded by the constructor."""
 
     def predict_waveform(self, waveform: np.ndarray) -> Prediction:
-        """Classify mono float audio at 16 kHz (resampled by the extractor if it needs another rate).
+        """Classify mono float audio at ``input.sample_rate`` (resampled by the extractor
+        if it needs another rate).
 
-        Prefer :meth:`predict_file`: audio that went through 16 kHz has lost what lies
-        above 8 kHz, so the features of a model trained at 22.05 or 44.1 kHz differ.
+        Prefer :meth:`predict_file` for a model whose extractor reads files itself: audio
+        at a lower rate has lost what lies above its Nyquist frequency.
         """
         return self.predict_batch([waveform])[0]
 
@@ -100,16 +103,32 @@ class TrainedClassifier:
         return self._predict_features(features[None, :], [len(y) / sr])[0]
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
-        """Classify several 16 kHz waveforms: features one by one, one ``predict_proba`` call."""
+        """Classify several waveforms at ``input.sample_rate``: features one by one, one
+        ``predict_proba`` call."""
         if not waveforms:
             return []
+        sr = self.input.sample_rate
         features = np.stack(
-            [
-                self.extractor.extract_waveform(np.asarray(w, dtype=np.float32), SR)
-                for w in waveforms
-            ]
+            [self.extractor.extract_waveform(np.asarray(w, dtype=np.float32), sr)
+             for w in waveforms]
         )
-        return self._predict_features(features, [len(w) / SR for w in waveforms])
+        return self._predict_features(features, [len(w) / sr for w in waveforms])
+
+    def predict_vectors(self, vectors: Mapping[str, np.ndarray]) -> Prediction:
+        """Classify from the stored vectors of :attr:`embedding_space` (no audio).
+
+        Raises
+        ------
+        ModelError
+            A vector the features need is missing.
+        """
+        try:
+            features = self.extractor.from_vectors(vectors)
+        except KeyError as exc:
+            raise ModelError(f"stored vectors lack {exc.args[0]}") from exc
+        prediction = self._predict_features(features[None, :], [0.0])[0]
+        prediction.vectors = {}
+        return prediction
 
     def _predict_features(self, features: np.ndarray, seconds: list[float]) -> list[Prediction]:
         what = (self.extractor.name, self.extractor.version)
@@ -127,6 +146,6 @@ class TrainedClassifier:
         order = np.argsort(-probabilities, kind="stable")[: self.top_k]
         return Prediction(
             genres=[(self.classes[i], float(probabilities[i])) for i in order],
-            embeddings={f"features.{self.extractor.name}": np.asarray(features, dtype=np.float32)},
+            vectors={self.extractor.space: self.extractor.to_vectors(features)},
             analysed_seconds=float(seconds),
         )

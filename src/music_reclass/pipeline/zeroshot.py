@@ -15,18 +15,23 @@ from typing import Any
 import numpy as np
 
 from music_reclass.errors import ModelError, ParameterError, TooShortError
+from music_reclass.models.musicnn.spec import (
+    MIN_SAMPLES,
+    MUSICNN_INPUT,
+    PATCH_SECONDS,
+    musicnn_space,
+)
 from music_reclass.pipeline.prediction import Prediction
 from music_reclass.taxonomy import VOCABULARIES, Taxonomy, load_taxonomy
 
 __all__ = ["MUSICNN_MODELS", "MusicnnTagClassifier"]
 
 MUSICNN_MODELS = ("MSD_musicnn", "MTT_musicnn")
-SR = 16000
-PATCH_FRAMES = 187  # musicnn's input patch: 187 log-mel frames...
-HOP_LENGTH = 256  # ...of 256 samples at 16 kHz: 2.992 s
-PATCH_SECONDS = PATCH_FRAMES * HOP_LENGTH / SR
-MIN_SAMPLES = (PATCH_FRAMES - 1) * HOP_LENGTH  # centred front end: 1 + n // 256 >= 187 frames
-LAYERS = ("penultimate", "max_pool", "mean_pool", "taggram")
+SR = MUSICNN_INPUT.sample_rate
+#: the layers whose per-patch mean is kept as a track-level vector (and stored): the
+#: penultimate layers are the usual musicnn embeddings, the tag probabilities are what
+#: every taxonomy maps to genres
+LAYERS = ("penultimate", "taggram")
 SCORING_VERSION = "zs1"  # bump when the way tags become genres changes in code
 
 
@@ -108,7 +113,9 @@ class MusicnnTagClassifier:
     """
 
     #: a classify run hands :meth:`predict_batch` the 16 kHz excerpt it decoded
-    audio_input = "excerpt"
+    input = MUSICNN_INPUT
+    #: its vectors (network layers, tag probabilities) are stored at half precision
+    vector_dtype = "float16"
 
     def __init__(
         self,
@@ -144,6 +151,8 @@ class MusicnnTagClassifier:
         )
         # the DB key: a new mapping content, model version or scoring rule means a new analysis
         self.model_id = f"musicnn-zeroshot/{self.taxonomy.name}@{self.taxonomy.digest[:12]}/{versions}/{SCORING_VERSION}"
+        #: the stored vectors it makes and can answer from: any taxonomy maps the same tags
+        self.embedding_space = musicnn_space(versions)
 
     @property
     def nets(self) -> dict[str, Any]:
@@ -188,7 +197,7 @@ class MusicnnTagClassifier:
         """
         from music_reclass.audio.excerpt import load_excerpt
 
-        excerpt = load_excerpt(path, sr=SR)
+        excerpt = load_excerpt(path, self.input)
         return self.predict_waveform(excerpt.waveform)
 
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
@@ -229,7 +238,21 @@ class MusicnnTagClassifier:
         tag_probs : mapping
             ``{"MSD_musicnn": [50], "MTT_musicnn": [50]}`` probabilities.
         """
-        return self._prediction(tag_probs, embeddings={}, n_patches=0)
+        return self._prediction(tag_probs, vectors={}, n_patches=0)
+
+    def predict_vectors(self, vectors: Mapping[str, np.ndarray]) -> Prediction:
+        """Genres and tags from the stored vectors of :attr:`embedding_space` (no audio).
+
+        Raises
+        ------
+        ModelError
+            The tag probabilities of a network are missing from ``vectors``.
+        """
+        try:
+            tag_probs = {m: np.asarray(vectors[f"{_prefix(m)}.taggram"]) for m in MUSICNN_MODELS}
+        except KeyError as exc:
+            raise ModelError(f"stored vectors lack {exc.args[0]}") from exc
+        return self._prediction(tag_probs, vectors={}, n_patches=0)
 
     def _patches(self, waveform: np.ndarray, index: int) -> np.ndarray:
         """musicnn's input patches ``[P, 187, 96]`` of one waveform."""
@@ -265,13 +288,14 @@ class MusicnnTagClassifier:
             for layer in LAYERS
         }
         tag_probs = {model: embeddings[f"{_prefix(model)}.taggram"] for model in outputs}
-        return self._prediction(tag_probs, embeddings=embeddings, n_patches=n_patches)
+        return self._prediction(tag_probs, vectors={self.embedding_space: embeddings},
+                                n_patches=n_patches)
 
     def _prediction(
         self,
         tag_probs: Mapping[str, np.ndarray],
         *,
-        embeddings: dict[str, np.ndarray],
+        vectors: dict[str, dict[str, np.ndarray]],
         n_patches: int,
     ) -> Prediction:
         scores = self.taxonomy.score(tag_probs)
@@ -286,7 +310,7 @@ class MusicnnTagClassifier:
         return Prediction(
             genres=genres,
             tags=tags[: self.top_tags],
-            embeddings=embeddings,
+            vectors=vectors,
             analysed_seconds=n_patches * PATCH_SECONDS,
             n_patches=n_patches,
         )

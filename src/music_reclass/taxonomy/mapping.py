@@ -255,6 +255,8 @@ def load_taxonomy(taxonomy: str | Path | Taxonomy = "default") -> Taxonomy:
         document = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise ParameterError(f"cannot read taxonomy file {path}: {exc}") from exc
+    except RecursionError as exc:  # e.g. [[[[...]]]] 100,000 deep
+        raise ParameterError(f"cannot read taxonomy file {path}: JSON nested too deeply") from exc
     return parse_taxonomy(document, source=str(path))
 
 

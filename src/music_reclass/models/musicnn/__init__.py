@@ -16,6 +16,7 @@ import importlib
 from typing import Any
 
 from .frontend import N_FFT, N_MELS, SR, log_mel, mel_filterbank
+from .spec import MIN_SAMPLES, MUSICNN_INPUT, PATCH_FRAMES, PATCH_SAMPLES, PATCH_SECONDS
 
 # The network side needs torch, whose import costs seconds and hundreds of MB: it is
 # imported on first use of one of these names (PEP 562), so the numpy front end
@@ -44,7 +45,12 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "MIN_SAMPLES",
     "MODEL_NAMES",
+    "MUSICNN_INPUT",
+    "PATCH_FRAMES",
+    "PATCH_SAMPLES",
+    "PATCH_SECONDS",
     "N_FFT",
     "N_FRAMES",
     "N_MELS",

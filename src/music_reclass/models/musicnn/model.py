@@ -12,14 +12,13 @@ import torch
 
 from music_reclass.errors import ModelError, ParameterError, TooShortError
 
-from .frontend import HOP_LENGTH, N_MELS, SR, log_mel
+from .frontend import N_MELS, SR, log_mel
 from .network import N_FRAMES, N_TAGS, MusicnnNet
+from .spec import MIN_SAMPLES
 
 MODEL_NAMES = ("MSD_musicnn", "MTT_musicnn")
 WEIGHTS_DIR = Path(__file__).resolve().parent / "weights"
 OUTPUT_KEYS = ("taggram", "logits", "penultimate", "max_pool", "mean_pool")
-#: the shortest waveform giving one full patch: 1 + n // 256 >= 187 frames
-MIN_SAMPLES = (N_FRAMES - 1) * HOP_LENGTH
 DEFAULT_BATCH_SIZE = 32
 
 

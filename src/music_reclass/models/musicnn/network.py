@@ -34,8 +34,9 @@ from torch import nn
 
 from music_reclass.errors import ParameterError
 
-N_FRAMES = 187
-N_MELS = 96
+from .frontend import N_MELS
+from .spec import PATCH_FRAMES as N_FRAMES
+
 N_TAGS = 50
 BN_EPSILON = 1e-3  # TensorFlow's default
 TIMBRAL_FILTERS = 204  # int(1.6 * 128)

@@ -15,8 +15,8 @@ Modifying a file (:func:`modify_file`)
     by :data:`TEMP_PREFIX` and removed by :func:`cleanup_stale_temps` (which the
     commands run on the folders they touch).
 
-    Permissions (mode bits, and owner where allowed) are copied to the new
-    file. The modification time is NOT preserved by default: the file did
+    Permissions (mode bits, and owner where allowed) and extended attributes
+    are copied to the new file. The modification time is NOT preserved by default: the file did
     change, and backup/sync tools (rsync, restic) that trust size+mtime would
     otherwise skip it; beets and Picard behave the same. ``preserve_mtime=True``
     keeps it. The replace gives the file a new inode: other hard links to it keep
@@ -31,10 +31,10 @@ Moving or copying (:func:`move_file`)
     SHA-256 of every byte, link into place, fsync, and only then remove the
     source.
 
-Fault injection (tests only)
-    ``RECLASS_FAULT_DELAY=<seconds>`` makes :func:`fault_point` sleep between
-    every step, so that a test killing the process with SIGKILL lands inside
-    the dangerous windows reliably. Unset in normal use (no cost).
+Fault points
+    Every step calls :func:`fault_point` (see :mod:`music_reclass.faults`): a test
+    installs a hook there to sleep, raise an ``OSError`` or SIGKILL the process
+    inside the dangerous windows. No hook in normal use (no cost).
 """
 
 from __future__ import annotations
@@ -44,29 +44,26 @@ import errno
 import os
 import secrets
 import shutil
-import time
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from music_reclass.errors import ParameterError, ReclassError
-from music_reclass.library.payload import audio_digest, decoded_sample_count, file_sha256
+from music_reclass import faults
+from music_reclass.act.payload import audio_digest, decoded_sample_count, file_sha256
+from music_reclass.errors import ParameterError, SafeWriteError
+from music_reclass.process import pid_alive, process_start_time
+
+__all__ = ["COLLISION_POLICIES", "TEMP_PREFIX", "cleanup_stale_temps", "fault_point",
+           "free_target", "fsync_dir", "modify_file", "move_file", "pid_alive",
+           "process_start_time", "same_device", "temp_path_for", "with_suffix_number"]
 
 TEMP_PREFIX = ".reclass-tmp-"
 COLLISION_POLICIES = ("suffix", "skip")
 _MAX_NAME_BYTES = 255
 
 
-class SafeWriteError(ReclassError):
-    """A change was refused or failed verification; the original is untouched."""
-
-    code = "write-failed"
-
-
 def fault_point(name: str) -> None:
-    """Test hook: sleep ``RECLASS_FAULT_DELAY`` seconds (no-op when unset)."""
-    delay = os.environ.get("RECLASS_FAULT_DELAY")
-    if delay:
-        time.sleep(float(delay))
+    """A step of a change to a user's file (see :mod:`music_reclass.faults`)."""
+    faults.point(name)
 
 
 # ----------------------------------------------------------------------------- helpers
@@ -111,6 +108,35 @@ def _copy_metadata(src_stat: os.stat_result, dst: Path) -> None:
             os.chown(dst, src_stat.st_uid, src_stat.st_gid)
 
 
+def copy_xattrs(src: Path, dst: Path) -> None:
+    """Give ``dst`` the extended attributes of ``src`` (Finder tags, ``user.*`` notes,
+    ACLs...): a tag write must not drop what other tools keep there.
+
+    Raises
+    ------
+    SafeWriteError
+        A ``user.*`` attribute cannot be set on the copy (the write is then refused);
+        attributes of other namespaces that we may not set (``security.*`` as a normal
+        user) are left to the system, as any editor does.
+    """
+    if not hasattr(os, "listxattr"):
+        return
+    try:
+        names = os.listxattr(src)
+    except OSError as exc:
+        if exc.errno in (errno.ENOTSUP, errno.EOPNOTSUPP, errno.ENOSYS):
+            return  # the filesystem keeps none
+        raise
+    for name in names:
+        try:
+            os.setxattr(dst, name, os.getxattr(src, name))
+        except OSError as exc:
+            if name.startswith("user."):
+                raise SafeWriteError(
+                    f"{src}: its extended attribute {name} cannot be kept ({exc.strerror}); "
+                    "not modified") from exc
+
+
 def _unchanged(path: Path, before: os.stat_result) -> bool:
     now = path.stat()
     return (now.st_size, now.st_mtime_ns, now.st_ino) == (
@@ -133,6 +159,7 @@ def modify_file(
     modify: Callable[[Path], None],
     *,
     verify: Callable[[Path], None] | None = None,
+    prepare: Callable[[Path], None] | None = None,
     preserve_mtime: bool = False,
     check_decode: bool = True,
 ) -> None:
@@ -146,6 +173,9 @@ def modify_file(
         ``modify(tmp_path)`` changes the temp copy in place.
     verify : callable, optional
         ``verify(tmp_path)`` raises if the copy is not as intended.
+    prepare : callable, optional
+        ``prepare(tmp_path)`` runs last before the replace, on the finished copy (the
+        journal records the SHA-256 the file is about to have); raising cancels.
     preserve_mtime : bool
         Give the new file the original's modification time (default: no).
     check_decode : bool
@@ -175,6 +205,7 @@ def modify_file(
         fault_point("before-copy")
         shutil.copyfile(path, tmp)
         _copy_metadata(st, tmp)
+        copy_xattrs(path, tmp)
         fault_point("copied")
         modify(tmp)
         fault_point("modified")
@@ -188,6 +219,8 @@ def modify_file(
             os.utime(tmp, ns=(st.st_atime_ns, st.st_mtime_ns))
         _fsync_file(tmp)
         fault_point("verified")
+        if prepare is not None:
+            prepare(tmp)
         if not _unchanged(path, st):
             raise SafeWriteError(f"{path}: changed by someone else during the write; refused")
         os.replace(tmp, path)
@@ -311,50 +344,6 @@ def _verify_copy(src: Path, dst: Path) -> None:
 
 
 # ----------------------------------------------------------------------------- cleanup
-
-
-def process_start_time(pid: int) -> int | None:
-    """When process ``pid`` started (clock ticks since boot), or None where unknown.
-
-    Read from ``/proc/<pid>/stat`` (field 22) on Linux; elsewhere None, and
-    :func:`pid_alive` then falls back to the pid alone.
-    """
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as fh:
-            stat = fh.read()
-    except OSError:
-        return None
-    # The command name (field 2) may hold spaces and ')': fields follow the last ')'.
-    fields = stat[stat.rfind(b")") + 2 :].split()
-    try:
-        return int(fields[19])  # field 22 counted from 1; fields[0] is field 3
-    except (IndexError, ValueError):
-        return None
-
-
-def pid_alive(pid: int | None, start_time: int | None = None) -> bool:
-    """Is process ``pid`` running, and is it the one that started at ``start_time``?
-
-    A pid is reused after its process exits; when the start time was recorded
-    with it and differs now, the recorded process is dead.
-    """
-    if not pid:
-        return False
-    if pid == os.getpid():
-        return start_time is None or start_time == process_start_time(pid)
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        pass  # exists, owned by someone else
-    except OSError:
-        return False
-    if start_time is not None:
-        now = process_start_time(pid)
-        if now is not None and now != start_time:
-            return False
-    return True
 
 
 def cleanup_stale_temps(directories: Iterable[str | os.PathLike]) -> list[Path]:

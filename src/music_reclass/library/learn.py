@@ -1,0 +1,301 @@
+"""The façade's learning jobs: train, evaluate, compare and analyse genre models.
+
+A dataset is named by its kind and location (``("gtzan", "/data/gtzan")``). Features
+of tracks this library already classified are read from the vectors the classify run
+stored (when the model's features are the classifier's embedding, e.g. ``musicnn``):
+training on an analysed folder needs no second pass through the networks.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from music_reclass.errors import ParameterError
+from music_reclass.library.core import LibraryBase
+
+__all__ = ["CompareOutcome", "EvaluateOutcome", "LearnMixin", "TrainOutcome"]
+
+DATASET_KINDS = ("gtzan", "fma", "library", "manifest")
+
+
+@dataclass
+class TrainOutcome:
+    """What :meth:`Library.train` wrote and measured."""
+
+    model_path: Path
+    sidecar_path: Path
+    report_dir: Path | None
+    dataset: str
+    n_labelled: int
+    n_classes: int
+    split: str
+    counts: dict[str, int]
+    notes: list[str]
+    test_metrics: dict[str, Any] | None
+    train_seconds: float
+    n_train: int
+    features_stored: int  # tracks whose features came from the library's stored vectors
+    features_computed: int
+    feature_errors: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class EvaluateOutcome:
+    title: str
+    notes: list[str]
+    metrics: dict[str, Any]
+    report_dir: Path
+
+
+@dataclass
+class CompareOutcome:
+    rows: list[dict[str, Any]]
+    notes: list[str]
+    written: dict[str, Path] | None
+
+
+class LearnMixin(LibraryBase):
+    """Training and evaluation; the library's stored vectors are reused when they fit."""
+
+    # -- datasets and features
+
+    @staticmethod
+    def load_dataset(dataset: tuple[str, str | os.PathLike], *,
+                     fma_features: str | os.PathLike | None = None,
+                     fma_subset: str = "small") -> Any:
+        """Index a dataset given as ``(kind, location)``.
+
+        Raises
+        ------
+        ParameterError
+            An unknown kind, an option that does not apply, or an unreadable dataset.
+        """
+        from music_reclass.datasets import load_dataset
+
+        kind, path = dataset
+        if kind not in DATASET_KINDS:
+            raise ParameterError(f"unknown dataset kind {kind!r}; use {', '.join(DATASET_KINDS)}")
+        options: dict[str, Any] = {}
+        if kind == "fma":
+            options["subset"] = fma_subset
+            if fma_features is not None:
+                options.update(source="features", features=fma_features)
+        elif fma_features is not None:
+            raise ParameterError("--fma-features only applies to --dataset fma")
+        return load_dataset(kind, path, **options)
+
+    def stored_features(self, extractor_name: str
+                        ) -> Callable[[Sequence[str]], dict[str, np.ndarray]] | None:
+        """``paths -> {path: features}`` from the library's stored vectors (None: no library).
+
+        A path counts only while its file is unchanged since it was classified (size,
+        mtime and inode match), so stale vectors are never used.
+        """
+        if not self.exists:
+            return None
+        from music_reclass.features import get_extractor
+        from music_reclass.store.files import known_file
+        from music_reclass.store.vectors import iter_vectors
+
+        extractor = get_extractor(extractor_name)
+        conn = self.connection()
+
+        def provide(paths: Sequence[str]) -> dict[str, np.ndarray]:
+            by_hash: dict[str, list[str]] = {}
+            for path in paths:
+                real = os.path.realpath(path)
+                try:
+                    content = known_file(conn, real, os.stat(real))
+                except OSError:
+                    continue
+                if content is not None:
+                    by_hash.setdefault(content, []).append(path)
+            found: dict[str, np.ndarray] = {}
+            for content, vectors in iter_vectors(conn, list(by_hash), extractor.space):
+                try:
+                    features = extractor.from_vectors(vectors)
+                except (KeyError, RuntimeError):  # another layout: extract those again
+                    continue
+                for path in by_hash[content]:
+                    found[path] = features
+            return found
+
+        return provide
+
+    def dataset_features(self, data: Any, features: str, *, jobs: int | None = None,
+                         cache: bool = True, use_library: bool = True,
+                         on_progress: Callable[[int, int], None] | None = None,
+                         dask: str | None = None) -> Any:
+        """Features of a dataset's labelled tracks, stored vectors first; the rest on local
+        processes or, with ``dask`` (``local:N`` or a scheduler address), a Dask cluster."""
+        from music_reclass.evaluation.training import dataset_features
+
+        stored = self.stored_features(features) if use_library else None
+        if dask is None:
+            return dataset_features(data, features, n_jobs=jobs, cache=cache,
+                                    progress=on_progress, stored=stored)
+        from music_reclass.runner.dask import DaskClient
+
+        with DaskClient(dask) as cluster:
+            return dataset_features(data, features, cache=cache, progress=on_progress,
+                                    stored=stored, dask_client=cluster.client)
+
+    # -- jobs
+
+    def train(
+        self,
+        dataset: tuple[str, str | os.PathLike],
+        *,
+        out: str | os.PathLike,
+        features: str = "musicnn",
+        model: str = "logreg",
+        split: str = "official",
+        seed: int = 0,
+        fma_features: str | os.PathLike | None = None,
+        fma_subset: str = "small",
+        jobs: int | None = None,
+        cache: bool = True,
+        use_library: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
+        on_info: Callable[[str], None] | None = None,
+        dask: str | None = None,
+    ) -> TrainOutcome:
+        """Train a head on a dataset; write the model, its sidecar and a report folder.
+
+        Examples
+        --------
+        >>> lib.train(("gtzan", "gtzan-dev"), out="m.joblib").test_metrics["accuracy"]  # doctest: +SKIP
+        """
+        from music_reclass.evaluation.reports import write_report
+        from music_reclass.evaluation.training import choose_split, train_model
+        from music_reclass.models.artifact import save_model, sidecar_path
+        from music_reclass.models.heads import HEADS
+
+        out = Path(out)
+        if model not in HEADS:
+            raise ParameterError(f"unknown model {model!r}; use {', '.join(HEADS)}")
+        if out.suffix.lower() == ".json":
+            raise ParameterError("--out must not end in .json (that name is the sidecar's)")
+        info = on_info or (lambda message: None)
+        data = self.load_dataset(dataset, fma_features=fma_features, fma_subset=fma_subset)
+        parts, kind, notes = choose_split(data, split, seed=seed)
+        counts = {name: len(parts[name]) for name in ("train", "valid", "test")}
+        info(f"{data.name}: {len(data.labelled)} labelled tracks, {len(data.classes)} classes; "
+             f"split {kind} (" + ", ".join(f"{k} {v}" for k, v in counts.items()) + ")")
+        feats = self.dataset_features(data, features, jobs=jobs, cache=cache,
+                                      use_library=use_library, on_progress=on_progress,
+                                      dask=dask)
+        result = train_model(data, feats, model, parts=parts, split=split, split_kind=kind,
+                             notes=notes, seed=seed, name=out.stem,
+                             dataset_path=str(Path(dataset[1]).resolve()))
+        save_model(result.artifact, out)
+        test = result.metrics.get("test")
+        report = out.with_name(out.name + ".report") if test is not None else None
+        if test is not None:
+            write_report(test, report, title=f"{out.name} on {data.name} test ({kind} split)",
+                         notes=result.notes, extra={"model": str(out),
+                                                    "sidecar": result.artifact.meta})
+        return TrainOutcome(
+            model_path=out, sidecar_path=sidecar_path(out), report_dir=report,
+            dataset=data.name, n_labelled=len(data.labelled), n_classes=len(data.classes),
+            split=kind, counts=counts, notes=result.notes, test_metrics=test,
+            train_seconds=result.train_seconds,
+            n_train=int(result.artifact.meta["training"]["n_train"]),
+            features_stored=feats.n_stored, features_computed=feats.n_computed,
+            feature_errors=dict(feats.errors),
+        )
+
+    def evaluate(
+        self,
+        model: str | os.PathLike,
+        dataset: tuple[str, str | os.PathLike],
+        *,
+        split: str | None = None,
+        part: str = "auto",
+        seed: int | None = None,
+        out: str | os.PathLike | None = None,
+        fma_features: str | os.PathLike | None = None,
+        fma_subset: str = "small",
+        jobs: int | None = None,
+        use_library: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> EvaluateOutcome:
+        """Evaluate a trained model: on its test part when it was trained on this dataset
+        (the same split and seed), else on every labelled track."""
+        from music_reclass.evaluation.reports import write_report
+        from music_reclass.evaluation.training import choose_split, evaluate_artifact
+        from music_reclass.models.artifact import load_model
+
+        if part not in ("auto", "test", "all"):
+            raise ParameterError(f"--part must be test, all or auto, not {part!r}")
+        model = Path(model)
+        artifact = load_model(model)
+        training = artifact.meta.get("training", {})
+        data = self.load_dataset(dataset, fma_features=fma_features, fma_subset=fma_subset)
+        same = training.get("dataset") == data.name
+        notes: list[str] = []
+        if part == "test" or (part == "auto" and same):
+            split_used = (split or training.get("split_requested") or training.get("split")
+                          or "official")
+            parts, kind, notes = choose_split(
+                data, split_used, seed=training.get("seed", 0) if seed is None else seed)
+            tracks, where = parts["test"], f"test part ({kind} split)"
+        else:
+            tracks, where = data.labelled, "all labelled tracks"
+            if same:
+                notes.append("evaluated on all tracks, including the ones the model was "
+                             "trained on")
+        artifact.check_features(artifact.feature["name"])  # before any costly extraction
+        feats = self.dataset_features(data, artifact.feature["name"], jobs=jobs,
+                                      use_library=use_library, on_progress=on_progress)
+        metrics = evaluate_artifact(artifact, feats, [t.track_id for t in tracks])
+        title = f"{model.name} on {data.name}, {where}"
+        report = Path(out) if out is not None else model.with_name(
+            model.name + f".eval-{data.name}")
+        write_report(metrics, report, title=title, notes=notes, extra={"model": str(model)})
+        return EvaluateOutcome(title, notes, metrics, report)
+
+    def compare(
+        self,
+        dataset: tuple[str, str | os.PathLike],
+        *,
+        features: Sequence[str] = ("musicnn",),
+        models: Sequence[str] = ("logreg",),
+        split: str = "official",
+        seed: int = 0,
+        out: str | os.PathLike | None = None,
+        fma_features: str | os.PathLike | None = None,
+        fma_subset: str = "small",
+        jobs: int | None = None,
+        use_library: bool = True,
+        on_progress: Callable[[int, int], None] | None = None,
+    ) -> CompareOutcome:
+        """Train every (features x model) pair on one split; the comparison table."""
+        from music_reclass.evaluation.compare import compare_models, write_comparison
+
+        data = self.load_dataset(dataset, fma_features=fma_features, fma_subset=fma_subset)
+        sets = None
+        if getattr(data, "features", None) is None:  # audio: stored vectors where they fit
+            sets = {name: self.dataset_features(data, name, jobs=jobs, use_library=use_library,
+                                                on_progress=on_progress)
+                    for name in features}
+        rows, notes = compare_models(data, list(features), list(models), split=split, seed=seed,
+                                     n_jobs=jobs, progress=on_progress, feature_sets=sets)
+        written = write_comparison(rows, Path(out), notes=notes) if out is not None else None
+        return CompareOutcome(rows, notes, written)
+
+    def analyze(self, dataset: tuple[str, str | os.PathLike], *,
+                out: str | os.PathLike | None = None, examples: bool = True,
+                fma_features: str | os.PathLike | None = None,
+                fma_subset: str = "small") -> Any:
+        """Class distribution and imbalance, durations, example mel-spectrograms per genre."""
+        from music_reclass.evaluation.analysis import analyze_dataset
+
+        data = self.load_dataset(dataset, fma_features=fma_features, fma_subset=fma_subset)
+        return analyze_dataset(data, out, examples=examples)

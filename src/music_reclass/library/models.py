@@ -1,0 +1,121 @@
+"""Which model a job uses: the library's active model, a short name, or a model file.
+
+Every stored result names the model that made it. ``list``, ``tag``, ``organise`` and
+the web UI show ONE model's results, the library's *active model*: the embedded default
+until another is chosen (``reclass models --use NAME``) or learnt from the library.
+
+A model is named by:
+
+- ``default`` (or ``musicnn``): the embedded zero-shot model, default taxonomy;
+- a taxonomy name or file with the embedded model: ``gtzan`` (``--taxonomy gtzan``);
+- a model file (``my-model.joblib``, a deep model's ``.safetensors``);
+- the short name or id prefix of a model the library has used (``reclass models``).
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from music_reclass.errors import ParameterError
+from music_reclass.store import models as store_models
+from music_reclass.taxonomy import BUILTIN_TAXONOMIES
+
+__all__ = ["ACTIVE_KEY", "DEFAULT_NAMES", "ModelSpec", "active_spec", "load_spec", "parse_spec",
+           "register"]
+
+ACTIVE_KEY = "active_model"
+DEFAULT_NAMES = ("default", "musicnn")
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """How to build a classifier: the embedded model with a taxonomy, or a model file."""
+
+    file: str | None = None
+    taxonomy: str = "default"
+
+    @property
+    def name(self) -> str:
+        """The short name the library lists it under."""
+        if self.file is not None:
+            return Path(self.file).stem
+        return "default" if self.taxonomy == "default" else Path(self.taxonomy).stem
+
+    def as_setting(self) -> dict[str, Any]:
+        return {"file": self.file, "taxonomy": self.taxonomy}
+
+
+def parse_spec(conn: sqlite3.Connection | None, model: str | os.PathLike | None,
+               taxonomy: str | None) -> ModelSpec | None:
+    """The model a user named (None: nothing named, use the active one).
+
+    Raises
+    ------
+    ParameterError
+        An unknown name, a missing file, or a taxonomy given with a model file.
+    """
+    if taxonomy is not None and taxonomy not in BUILTIN_TAXONOMIES and os.path.isfile(taxonomy):
+        taxonomy = str(Path(taxonomy).resolve())  # a mapping file, named the same from anywhere
+    if model is None:
+        return None if taxonomy is None else ModelSpec(taxonomy=taxonomy)
+    text = os.fspath(model)
+    if text in DEFAULT_NAMES:
+        return ModelSpec(taxonomy=taxonomy or "default")
+    if taxonomy is not None and taxonomy != "default":
+        raise ParameterError(
+            "--taxonomy applies to the embedded model only: a trained model has its own genres"
+        )
+    if os.path.isfile(text):
+        return ModelSpec(file=str(Path(text).resolve()))
+    if text in BUILTIN_TAXONOMIES:
+        return ModelSpec(taxonomy=text)
+    known = store_models.find_models(conn, text) if conn is not None else []
+    if len({row.model_id for row in known}) > 1:
+        raise ParameterError(f"{text!r} names several models ({', '.join(r.name for r in known)});"
+                             " give more of its id (see `reclass models`)")
+    if known:
+        return spec_of(known[0])
+    hint = " (see `reclass models`)" if conn is not None else ""
+    raise ParameterError(f"no model file or known model named {text!r}{hint}")
+
+
+def spec_of(row: store_models.ModelRow) -> ModelSpec:
+    """The spec that rebuilds a registered model."""
+    if row.kind == "zero-shot":
+        return ModelSpec(taxonomy=row.source or "default")
+    if not row.source or not os.path.isfile(row.source):
+        raise ParameterError(f"the file of model {row.name!r} is gone: {row.source}")
+    return ModelSpec(file=row.source)
+
+
+def active_spec(conn: sqlite3.Connection | None) -> ModelSpec:
+    """The library's active model (the embedded default when none was chosen)."""
+    setting = store_models.get_setting(conn, ACTIVE_KEY) if conn is not None else None
+    if not setting:
+        return ModelSpec()
+    return ModelSpec(file=setting.get("file"), taxonomy=setting.get("taxonomy") or "default")
+
+
+def load_spec(spec: ModelSpec, *, factory: Any = None) -> Any:
+    """Build the classifier of ``spec`` (``factory(spec)`` when given: tests inject one)."""
+    if factory is not None:
+        return factory(spec)
+    from music_reclass.pipeline import load_classifier
+
+    if spec.file is not None:
+        return load_classifier(spec.file, top_k=None)
+    return load_classifier(None, taxonomy=spec.taxonomy, top_k=None)
+
+
+def register(conn: sqlite3.Connection, spec: ModelSpec, classifier: Any) -> None:
+    """Record the model in the library (so it can be named later, and listed)."""
+    kind = "zero-shot" if spec.file is None else getattr(classifier, "kind", "head")
+    store_models.register_model(
+        conn, str(classifier.model_id), name=spec.name, kind=kind,
+        source=spec.file if spec.file is not None else spec.taxonomy,
+        info={"classes": list(getattr(classifier, "classes", ()))},
+    )
