@@ -56,9 +56,37 @@ def test_cascade_stops_at_the_first_confident_stage():
     prediction = cascade.predict_waveform(tone(20.0))  # 6 patches
     assert prediction.stage == "musicnn-2p" and prediction.decided
     assert prediction.n_patches == 2 and nets["MSD_musicnn"].patches_seen == 2
-    # vectors of 2 patches are named apart from the full-excerpt means
-    assert "msd.taggram.2p" in prediction.embeddings and "msd.taggram" not in prediction.embeddings
+    # vectors of 2 patches live in their own space, apart from the full-excerpt means
+    assert cascade.embedding_space.startswith("musicnn-2p/")
+    assert prediction.vectors.keys() == {cascade.embedding_space}
+    assert prediction.vectors[cascade.embedding_space]["msd.taggram"].shape == (50,)
     assert sum(p for _, p in prediction.genres) == pytest.approx(1.0)
+    # without a spectral stage, the runner decodes musicnn's excerpt for it
+    assert cascade.input.mode == "excerpt" and cascade.input.sample_rate == 16000
+
+
+def test_cascade_answers_from_its_stored_first_stage_vectors():
+    from music_reclass.store.vectors import _unpack, layout_of, pack
+
+    classes = load_taxonomy("default").genres
+    nets = stand_in_nets()
+    sure = CascadeClassifier("default", params=two_stage_params(classes, first_min=0.0),
+                             nets=nets)
+    prediction = sure.predict_waveform(tone(20.0))
+    stored = prediction.vectors[sure.embedding_space]
+    layout = layout_of(stored)
+    dtype, blob = pack(stored, layout, "float16")  # as the library keeps them
+    again = sure.predict_vectors(_unpack(blob, dtype, layout))
+    assert nets["MSD_musicnn"].patches_seen == 2  # no network ran for it
+    assert again.stage == "musicnn-2p" and again.decided == prediction.decided
+    assert dict(again.genres) == pytest.approx(dict(prediction.genres), abs=2e-3)
+    assert again.vectors == {}
+    unsure = CascadeClassifier("default", params=two_stage_params(classes, first_min=1.0),
+                               nets=nets)
+    with pytest.raises(ModelError, match="audio"):  # later stages need the audio
+        unsure.predict_vectors(stored)
+    with pytest.raises(ModelError, match="lack"):
+        sure.predict_vectors({"msd.taggram": stored["msd.taggram"]})
 
 
 def test_cascade_goes_on_when_unsure_and_reuses_work():
@@ -69,13 +97,20 @@ def test_cascade_goes_on_when_unsure_and_reuses_work():
     trace_prediction = cascade.predict_waveform(tone(20.0))
     assert trace_prediction.stage == "full" and trace_prediction.n_patches == 6
     assert nets["MSD_musicnn"].patches_seen == 6  # 2 + the 4 others, none twice
-    assert trace_prediction.embeddings["msd.taggram"].shape == (50,)
+    # the full-excerpt means go to the musicnn space (the default model's vectors) and the
+    # first stage's to its own
+    assert trace_prediction.vectors.keys() == {cascade.embedding_space, cascade.full_space}
+    assert cascade.full_space.startswith("musicnn/")
+    assert trace_prediction.vectors[cascade.full_space]["msd.taggram"].shape == (50,)
     # the full stage equals the zero-shot evidence over every patch, calibrated
     from music_reclass.pipeline import MusicnnTagClassifier
 
     raw = MusicnnTagClassifier("default", nets=stand_in_nets()).predict_waveform(tone(20.0))
     evidence = load_taxonomy("default").evidence(
         {"MSD_musicnn": raw.embeddings["msd.taggram"], "MTT_musicnn": raw.embeddings["mtt.taggram"]})
+    for name, array in raw.vectors[cascade.full_space].items():
+        assert trace_prediction.vectors[cascade.full_space][name] == pytest.approx(array,
+                                                                                 abs=1e-5)
     expected = Calibration(tuple(classes), 2.0).apply(np.log(evidence))[0]
     assert dict(trace_prediction.genres) == pytest.approx(dict(zip(classes, expected, strict=True)))
     assert cascade.model_id.startswith("cascade/musicnn-zeroshot/default@")
@@ -229,9 +264,15 @@ def test_cascade_on_real_clips(shared_dir):
         assert prediction.stage == trace.stage_name in cascade.stage_names
         assert set(trace.seconds) <= {"musicnn-2p", "spectral", "musicnn"}
         assert "musicnn-2p" in trace.seconds
-        assert prediction.decided in ([], *[[g] for g in cascade.classes])
+        assert prediction.decided in (None, *[[g] for g in cascade.classes])
         assert (prediction.abstain_reason is None) == bool(prediction.decided)
+        assert cascade.embedding_space in prediction.vectors
+        if prediction.stage == "full":  # the spectral features too, stored exactly
+            space = cascade._spectral_extractor().space
+            assert prediction.vectors[space]["features.gtzan53"].dtype == np.float32
+            assert cascade.vector_dtype[space] == "float32"
         assert sum(p for _, p in prediction.genres) == pytest.approx(1.0)
+    assert cascade.input.mode == "file"  # the spectral stage reads the file itself
 
 
 def test_cascade_pickles_for_worker_processes():
@@ -241,5 +282,5 @@ def test_cascade_pickles_for_worker_processes():
     cascade = CascadeClassifier("default", params=two_stage_params(classes, first_min=0.0),
                                 nets=stand_in_nets())
     clone = pickle.loads(pickle.dumps(cascade))
-    assert clone.model_id == cascade.model_id and clone.audio_input == "file"
+    assert clone.model_id == cascade.model_id and clone.input == cascade.input
     assert clone.predict_waveform(tone(8.0)).genres == cascade.predict_waveform(tone(8.0)).genres

@@ -56,18 +56,30 @@ def test_predictions_are_calibrated_and_decided(zero_shot):
     assert [g for g, _ in prediction.genres][:3] == [g for g, _ in raw.genres][:3]
     evidence = base.taxonomy.evidence({"MSD_musicnn": raw.embeddings["msd.taggram"],
                                        "MTT_musicnn": raw.embeddings["mtt.taggram"]})
+    assert trusted.input == base.input and trusted.embedding_space == base.embedding_space
+    assert prediction.vectors.keys() == {base.embedding_space}
     expected = trusted.trust.calibration.apply(np.log(evidence))[0]
     assert dict(prediction.genres) == pytest.approx(dict(zip(base.classes, expected, strict=True)))
     decision = trusted.trust.policy.decide(prediction.genres, -np.log(evidence).min())
-    assert prediction.decided == decision.decided
+    # the store's convention: None is an abstention
+    assert prediction.decided == (decision.decided or None)
     assert prediction.abstain_reason == decision.reason
-    assert prediction.as_records()["decided"] == decision.label
+    assert (prediction.decided is None) == (decision.reason is not None)
     # the same decision from what the store keeps: the calibrated genres and the vectors
     stored = trusted.decide_stored(prediction.as_records()["genres"], prediction.embeddings)
     assert stored.decided == decision.decided and stored.reason == decision.reason
-    # ... and from the vectors alone (the runner's fast path)
-    again = trusted.predict_embeddings(prediction.embeddings)
+    # ... and from the stored vectors alone (the runner's path: no audio)
+    again = trusted.predict_vectors(prediction.vectors[base.embedding_space])
     assert dict(again.genres) == pytest.approx(dict(prediction.genres))
+    assert again.decided == prediction.decided and again.abstain_reason == prediction.abstain_reason
+
+
+def test_missing_vectors_are_a_model_error(zero_shot):
+    from music_reclass.errors import ModelError
+
+    trusted, _ = zero_shot
+    with pytest.raises(ModelError):
+        trusted.predict_vectors({"msd.taggram": np.full(50, 0.5, np.float32)})
 
 
 def test_each_abstention_reason_reaches_the_prediction(zero_shot):
@@ -76,7 +88,7 @@ def test_each_abstention_reason_reaches_the_prediction(zero_shot):
     assert never.predict_waveform(tone(5.0)).abstain_reason in {"low-confidence", "ambiguous"}
     strange = TrustedClassifier(base, synthetic_trust(base.classes, oov_threshold=-1.0))
     prediction = strange.predict_waveform(tone(5.0))
-    assert prediction.decided == [] and prediction.abstain_reason == "out-of-vocabulary"
+    assert prediction.decided is None and prediction.abstain_reason == "out-of-vocabulary"
     assert never.model_id != strange.model_id != trusted.model_id  # parameters are in the id
 
 
@@ -86,11 +98,12 @@ def test_trusted_classifier_pickles_and_delegates(zero_shot):
     assert clone.model_id == trusted.model_id
     assert dict(clone.predict_waveform(tone(4.0)).genres) == pytest.approx(
         dict(trusted.predict_waveform(tone(4.0)).genres))
-    assert trusted.taxonomy is base.taxonomy and trusted.audio_input == "excerpt"
+    assert trusted.taxonomy is base.taxonomy and trusted.input.mode == "excerpt"
     with pytest.raises(AttributeError):
         trusted.no_such_attribute  # noqa: B018
     batch = trusted.predict_batch([tone(4.0), tone(6.0, 880.0)])
-    assert len(batch) == 2 and all(p.decided is not None for p in batch)
+    assert len(batch) == 2
+    assert all((p.decided is None) == (p.abstain_reason is not None) for p in batch)
 
 
 def test_top_k_applies_after_calibration():
@@ -151,7 +164,7 @@ def tiny_model(tmp_path):
     head = heads.fit_head(heads.make_head("logreg"), X, y)
     meta = {"name": "tiny", "feature": {"name": extractor.name, "version": extractor.version,
                                         "dim": extractor.dim, "sample_rate": 22050}}
-    path = tmp_path / "tiny.joblib"
+    path = tmp_path / "tiny.safetensors"
     artifact.save_model(artifact.ModelArtifact(head, meta), path)
     held_out = np.vstack([features(low[4:], 20), features(high[4:], 30)])
     return path, head, held_out, np.array(["low"] * 3 + ["high"] * 3)
@@ -163,7 +176,10 @@ def test_calibration_is_saved_in_the_sidecar_and_used(tiny_model):
     path, head, X_valid, y_valid = tiny_model
     before = load_trusted_classifier(path)
     assert not before.trust.calibrated and read_trust(path) is None
-    assert before.model_id == before.base.model_id  # uncalibrated: genres pass through
+    # uncalibrated: genres pass through, the cautious policy is in the id
+    assert before.model_id.startswith(before.base.model_id + "/trust@")
+    assert before.input == before.base.input
+    assert before.embedding_space == before.base.embedding_space
     digest = sha256_file(path)
     calibration = fit_calibration(log_scores(head.predict_proba(X_valid)), y_valid,
                                   head.classes_, fitted_on={"data": "held-out tones"})
@@ -179,7 +195,10 @@ def test_calibration_is_saved_in_the_sidecar_and_used(tiny_model):
     classes = list(after.classes)
     expected = calibration.apply(log_scores([dict(raw.genres)[c] for c in classes]))[0]
     assert dict(prediction.genres) == pytest.approx(dict(zip(classes, expected, strict=True)))
-    assert prediction.decided in ([], ["low"], ["high"])
+    assert prediction.decided in (None, ["low"], ["high"])
+    # from the stored feature vector: the same answer, no audio
+    stored = after.predict_vectors(prediction.vectors[after.embedding_space])
+    assert dict(stored.genres) == pytest.approx(dict(prediction.genres), rel=1e-5)
 
 
 def test_a_damaged_trust_entry_is_a_model_error(tiny_model):

@@ -37,7 +37,7 @@ def test_default_decides_clear_clips_and_abstains_on_what_it_cannot_name(shared_
     assert classical.genres[0][0] == "classical"
     reggae = [classifier.predict_file(root / "reggae" / f"reggae.0000{i}.wav") for i in range(3)]
     # the vocabulary has no reggae tag: a decision would be wrong, so none is taken
-    assert all(p.decided == [] for p in reggae)
+    assert all(p.decided is None for p in reggae)
     assert {p.abstain_reason for p in reggae} <= {"out-of-vocabulary", "ambiguous",
                                                    "low-confidence"}
     assert any(p.abstain_reason == "out-of-vocabulary" for p in reggae)
@@ -58,6 +58,26 @@ def test_classify_cascade_from_the_command_line(shared_dir, tmp_path, one_thread
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
     assert len(records) == 2
-    for record in records:
+    classes = load_classifier(taxonomy="gtzan").classes
+    for record in records:  # the contract: "decided" on every object, "stage" with --cascade
         assert record["status"] == "ok" and record["model_id"].startswith("cascade/")
-        assert record["genres"][0]["label"] in load_classifier(taxonomy="gtzan").classes
+        assert record["genres"][0]["label"] in classes
+        assert "decided" in record and record["decided"] in (None, *classes)
+        assert record["stage"] in ("musicnn-2p", "spectral", "full")
+        assert (record["decided"] is None) == (record["abstain_reason"] is not None)
+    full = sum(record["stage"] == "full" for record in records)
+    # without --cascade: "decided" too, no "stage"
+    result = CliRunner().invoke(app, ["classify", str(folder), "--db", str(db), "--json",
+                                      "--taxonomy", "gtzan", "--jobs", "0"],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    records = [json.loads(line) for line in result.stdout.splitlines() if line.strip()]
+    assert len(records) == 2
+    for record in records:
+        assert "/trust@" in record["model_id"] and "stage" not in record
+        assert "decided" in record and record["decided"] in (None, *classes)
+    # the full-excerpt vectors the cascade stored answered the default without decoding
+    from music_reclass import Library
+
+    last = Library(db).runs()[0]
+    assert last.summary["from_vectors"] == full

@@ -15,8 +15,21 @@ target precision); the last stage decides or abstains. The prediction says which
 stage answered (:attr:`Prediction.stage`). Work already done is reused: the full
 stage only runs the patches the first one did not.
 
-The spectral features are read from the file at 22.05 kHz (as GTZAN's table was), so
-a classify run calls :meth:`CascadeClassifier.predict_file` (``audio_input = "file"``).
+What it needs and stores (the :class:`~music_reclass.pipeline.prediction.Classifier`
+protocol):
+
+- ``input``: with a spectral stage, the file itself (``AudioInput(16000, None)``: the
+  spectral features are read from the file at 22.05 kHz, as GTZAN's table was, and
+  musicnn's 16 kHz excerpt is decoded only by the cascade); without one, musicnn's
+  excerpt (the runner decodes it, :meth:`CascadeClassifier.predict_batch`);
+- ``vectors``: the first stage's means over its few patches in their own embedding
+  space (``musicnn-2p/<versions>``), so they never mix with full-excerpt means; the
+  full-excerpt means, when the last stage ran, in the musicnn space itself (the same
+  vectors the default model stores: it then answers from them without the audio); the
+  spectral features in their extractor's space (float32);
+- ``embedding_space`` is the first stage's space: :meth:`CascadeClassifier.predict_vectors`
+  answers a track from its stored first-stage vectors when that stage decides (another
+  taxonomy, refitted thresholds), and refuses otherwise, so the runner decodes the audio.
 """
 
 from __future__ import annotations
@@ -29,15 +42,11 @@ from typing import Any
 
 import numpy as np
 
+from music_reclass.audio.excerpt import AudioInput
 from music_reclass.errors import ModelError, ParameterError, TooShortError
+from music_reclass.models.musicnn.spec import MIN_SAMPLES, MUSICNN_INPUT, PATCH_SECONDS
 from music_reclass.pipeline.prediction import Prediction
-from music_reclass.pipeline.zeroshot import (
-    MIN_SAMPLES,
-    MUSICNN_MODELS,
-    PATCH_SECONDS,
-    SR,
-    MusicnnTagClassifier,
-)
+from music_reclass.pipeline.zeroshot import MUSICNN_MODELS, MusicnnTagClassifier
 from music_reclass.taxonomy import VOCABULARIES, Taxonomy
 from music_reclass.trust.calibration import log_scores
 from music_reclass.trust.cascade_params import CascadeParams
@@ -47,6 +56,7 @@ __all__ = ["CascadeClassifier", "CascadeTrace", "patch_indices", "shipped_cascad
 
 _PREFIX = {"MSD_musicnn": "msd", "MTT_musicnn": "mtt"}
 _LAYERS = ("penultimate", "taggram")
+SR = MUSICNN_INPUT.sample_rate
 
 
 def patch_indices(n_patches: int, wanted: int | None) -> list[int]:
@@ -112,8 +122,7 @@ class CascadeClassifier:
         Already loaded musicnn networks (tests).
     """
 
-    audio_input = "file"
-    embedding_space = None  # partial-patch vectors must not mix with the musicnn space
+    kind = "cascade"
 
     def __init__(self, taxonomy: str | Path | Taxonomy = "default", *,
                  params: CascadeParams | None = None, top_k: int | None = None,
@@ -127,6 +136,20 @@ class CascadeClassifier:
         self.top_k, self.top_tags = top_k, top_tags
         self.model_id = f"cascade/{self.zeroshot.model_id}/{self.params.digest[:12]}"
         self._extractor: Any = None
+        #: a spectral stage reads the file itself; musicnn alone takes the runner's excerpt
+        self.input = AudioInput(SR, None) if self.params.head is not None else MUSICNN_INPUT
+        self.full_space: str = self.zeroshot.embedding_space
+        versions = self.full_space.split("/", 1)[1]
+        self.first_patches = _first_patches(self.params)
+        #: the first stage's vectors: what :meth:`predict_vectors` answers from
+        self.embedding_space = f"musicnn-{self.first_patches}p/{versions}"
+        self.vector_dtype = {self.embedding_space: "float16", self.full_space: "float16"}
+        if self.params.head is not None:
+            from music_reclass.features import get_extractor
+
+            # handcrafted features are stored exactly (a head scales each one)
+            spectral = get_extractor(str(self.params.head.feature["name"]))
+            self.vector_dtype[spectral.space] = "float32"
 
     def __repr__(self) -> str:
         return f"CascadeClassifier(model_id={self.model_id!r})"
@@ -170,7 +193,7 @@ class CascadeClassifier:
         """
         from music_reclass.audio.excerpt import load_excerpt
 
-        return self._run(_Track(lambda: load_excerpt(path, sr=SR).waveform,
+        return self._run(_Track(lambda: load_excerpt(path, MUSICNN_INPUT).waveform,
                                 lambda: self._spectral_extractor().load(path)),
                          every_stage=every_stage)
 
@@ -184,6 +207,33 @@ class CascadeClassifier:
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         """:meth:`predict_waveform` for each waveform (stages differ per track)."""
         return [self.predict_waveform(w) for w in waveforms]
+
+    def predict_vectors(self, vectors: Mapping[str, np.ndarray]) -> Prediction:
+        """Answer from a track's stored first-stage vectors (:attr:`embedding_space`),
+        when the first stage decides.
+
+        Raises
+        ------
+        ModelError
+            Vectors missing, or the first stage does not decide: the track needs the
+            later stages, hence its audio (the runner then decodes it).
+        """
+        first = self.params.stages[0]
+        musicnn = {n for n, c in self.params.components.items()
+                   if c.kind == "musicnn" and c.patches == self.first_patches}
+        if not set(first.pool) <= musicnn:
+            raise ModelError("the cascade's first stage needs more than its stored vectors")
+        try:
+            taggrams = {m: np.asarray(vectors[f"{_PREFIX[m]}.taggram"], dtype=np.float64)
+                        for m in MUSICNN_MODELS}
+        except KeyError as exc:
+            raise ModelError(f"stored vectors lack {exc.args[0]}") from exc
+        scores = np.log(self.taxonomy.evidence(taggrams))
+        probabilities, decisions = self.params.decide(0, dict.fromkeys(first.pool, scores), [{}])
+        if not decisions[0].decided:
+            raise ModelError("the cascade's first stage is unsure: the track needs its audio")
+        tags = self._tags({m: taggrams[m] for m in MUSICNN_MODELS})
+        return self._answer(probabilities[0], decisions[0], first.name, tags, {}, 0)
 
     # -- the stages -------------------------------------------------------------------------
     def _run(self, track: _Track, *, every_stage: bool = False) -> CascadeTrace:
@@ -244,30 +294,54 @@ class CascadeClassifier:
 
     def _prediction(self, track: _Track, probabilities: np.ndarray, decision: Any,
                     stage: str) -> Prediction:
-        order = np.argsort(-probabilities, kind="stable")[: self.top_k]
         computed = sorted(track.outputs[MUSICNN_MODELS[0]])
         n_total = 0 if track.patches is None else len(track.patches)
-        # vectors over all the excerpt's patches carry the usual names; partial ones are
-        # suffixed, so that they are never taken for the full-excerpt means
-        suffix = "" if computed and len(computed) == n_total else f".{len(computed)}p"
-        embeddings = {
-            f"{_PREFIX[m]}.{layer}{suffix}": np.mean(
-                [track.outputs[m][i][layer] for i in computed], axis=0).astype(np.float32)
-            for m in MUSICNN_MODELS for layer in _LAYERS if computed
-        }
-        embeddings.update(self._vectors(track))
+        vectors: dict[str, dict[str, np.ndarray]] = {}
+        first = patch_indices(n_total, self.first_patches)
+        if computed and set(first) <= set(computed):
+            vectors[self.embedding_space] = self._means(track, first)
+        if computed and len(computed) == n_total:  # the full excerpt: the default's vectors
+            vectors[self.full_space] = self._means(track, computed)
+        if track.features is not None:
+            extractor = self._spectral_extractor()
+            vectors[extractor.space] = extractor.to_vectors(track.features)
         tags = []
         if computed:
-            for m in MUSICNN_MODELS:
-                mean = embeddings[f"{_PREFIX[m]}.taggram{suffix}"]
-                tags += [(f"{_PREFIX[m]}:{t}", float(p))
-                         for t, p in zip(VOCABULARIES[m], mean, strict=True)]
-            tags.sort(key=lambda pair: -pair[1])
+            means = self._means(track, computed)
+            tags = self._tags({m: means[f"{_PREFIX[m]}.taggram"] for m in MUSICNN_MODELS})
+        return self._answer(probabilities, decision, stage, tags, vectors, len(computed))
+
+    @staticmethod
+    def _means(track: _Track, index: Sequence[int]) -> dict[str, np.ndarray]:
+        """Per-layer means of both networks over the patches ``index``."""
+        return {f"{_PREFIX[m]}.{layer}": np.mean(
+                    [track.outputs[m][i][layer] for i in index], axis=0).astype(np.float32)
+                for m in MUSICNN_MODELS for layer in _LAYERS}
+
+    def _tags(self, taggrams: Mapping[str, np.ndarray]) -> list[tuple[str, float]]:
+        tags = [(f"{_PREFIX[m]}:{t}", float(p)) for m in MUSICNN_MODELS
+                for t, p in zip(VOCABULARIES[m], np.asarray(taggrams[m]), strict=True)]
+        tags.sort(key=lambda pair: -pair[1])
+        return tags[: self.top_tags]
+
+    def _answer(self, probabilities: np.ndarray, decision: Any, stage: str,
+                tags: list[tuple[str, float]], vectors: dict[str, dict[str, np.ndarray]],
+                n_patches: int) -> Prediction:
+        order = np.argsort(-probabilities, kind="stable")[: self.top_k]
         return Prediction(
             genres=[(self.classes[i], float(probabilities[i])) for i in order],
-            tags=tags[: self.top_tags], embeddings=embeddings,
-            analysed_seconds=len(computed) * PATCH_SECONDS, n_patches=len(computed),
-            decided=list(decision.decided), abstain_reason=decision.reason, stage=stage)
+            tags=tags, vectors=vectors, analysed_seconds=n_patches * PATCH_SECONDS,
+            n_patches=n_patches, decided=list(decision.decided) or None,
+            abstain_reason=decision.reason, stage=stage)
+
+
+def _first_patches(params: CascadeParams) -> int:
+    """Patches of the first stage's musicnn component (what its stored vectors average)."""
+    for name in params.stages[0].pool:
+        component = params.components[name]
+        if component.kind == "musicnn" and component.patches is not None:
+            return int(component.patches)
+    raise ModelError("the cascade's first stage must be musicnn on a few patches")
 
 
 def _patches(waveform: np.ndarray) -> np.ndarray:

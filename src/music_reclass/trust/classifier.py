@@ -4,8 +4,10 @@ It wraps a classifier of :mod:`music_reclass.pipeline` (the zero-shot default, a
 trained model file), recalibrates every prediction's genres with the model's
 :class:`~.model.TrustModel` and fills the prediction's ``decided`` and
 ``abstain_reason``. Its ``model_id`` is the wrapped model's plus the digest of the
-trust parameters, so analyses before and after a (re)calibration never mix (a model
-without calibration keeps its own id: its genres pass through unchanged).
+trust parameters, so analyses before and after a (re)calibration never mix. It reads
+and stores the same vectors as the wrapped model (same ``embedding_space``): a library
+classified by the raw model, or under other trust parameters, is re-decided from its
+stored vectors, without decoding the audio again.
 
 >>> clf = load_trusted_classifier(taxonomy="gtzan")        # doctest: +SKIP
 >>> p = clf.predict_file("song.mp3")                      # doctest: +SKIP
@@ -15,6 +17,7 @@ without calibration keeps its own id: its genres pass through unchanged).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -23,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from music_reclass.errors import ModelError, ParameterError
 from music_reclass.pipeline.prediction import Prediction
 from music_reclass.trust.model import (
     LOG_PROBABILITIES,
@@ -30,7 +34,6 @@ from music_reclass.trust.model import (
     TrustModel,
     read_trust,
     shipped_trust,
-    taggram_vectors,
 )
 from music_reclass.trust.policy import DecisionPolicy
 
@@ -49,7 +52,7 @@ def uncalibrated_trust(reason: str) -> TrustModel:
 
 
 class TrustedClassifier:
-    """A classifier whose predictions are calibrated and decided.
+    """A classifier whose predictions are calibrated and decided (the ``Classifier`` protocol).
 
     Parameters
     ----------
@@ -59,7 +62,17 @@ class TrustedClassifier:
     top_k : int or None
         Genres kept per prediction, after calibration.
 
-    Other attributes (``nets``, ``taxonomy``, ``input``...) are the base's.
+    Attributes
+    ----------
+    model_id : str
+        The base's id plus ``/trust@<digest>`` of the trust parameters (those of an
+        uncalibrated pass-through too: its decisions are stored with the genres).
+    input, embedding_space, vector_dtype
+        The base's: a trusted model reads the same audio and stores and answers from the
+        same vectors, so calibrating or re-deciding a library (a new ``model_id``, the
+        same space) is answered from the stored vectors, without decoding again.
+
+    Other attributes (``nets``, ``taxonomy``...) are the base's.
     """
 
     def __init__(self, base: Any, trust: TrustModel, *, top_k: int | None = None) -> None:
@@ -67,10 +80,12 @@ class TrustedClassifier:
         self.trust = trust
         self.top_k = top_k
         self.classes: tuple[str, ...] = tuple(base.classes)
-        # an uncalibrated pass-through changes no stored output (its decisions follow from
-        # the stored genres alone): the analyses keep the base model's key
-        passthrough = trust.calibration is None and trust.oov is None
-        self.model_id = base.model_id if passthrough else f"{base.model_id}/trust@{trust.digest[:12]}"
+        self.input = base.input
+        self.embedding_space: str | None = getattr(base, "embedding_space", None)
+        self.vector_dtype: str = getattr(base, "vector_dtype", "float16")
+        # the decisions are stored with the genres: new trust parameters (a calibration,
+        # another threshold) make new analyses, never mixed with the old ones
+        self.model_id = f"{base.model_id}/trust@{trust.digest[:12]}"
         if trust.scores == TAXONOMY_EVIDENCE and getattr(base, "taxonomy", None) is None:
             raise ValueError("taxonomy-evidence calibration needs a zero-shot base classifier")
 
@@ -95,6 +110,19 @@ class TrustedClassifier:
     def predict_batch(self, waveforms: Sequence[np.ndarray]) -> list[Prediction]:
         return [self._trusted(p) for p in self.base.predict_batch(waveforms)]
 
+    def predict_vectors(self, vectors: Mapping[str, np.ndarray]) -> Prediction:
+        """Answer from a track's stored vectors of :attr:`embedding_space` (no audio).
+
+        Raises
+        ------
+        ModelError
+            A vector the base model or the trust parameters need is missing.
+        """
+        try:
+            return self._trusted(self.base.predict_vectors(vectors), vectors)
+        except ParameterError as exc:  # e.g. a taggram missing for the genre evidence
+            raise ModelError(str(exc)) from exc
+
     def predict_tags(self, tag_probs: Mapping[str, np.ndarray]) -> Prediction:
         """Zero-shot only: from track-level tag probabilities (see the base's method)."""
         prediction = self.base.predict_tags(tag_probs)
@@ -102,25 +130,33 @@ class TrustedClassifier:
                    for m, v in tag_probs.items()}
         return self._trusted(prediction, vectors)
 
-    def predict_embeddings(self, vectors: Mapping[str, np.ndarray]) -> Prediction:
-        """Answer from a track's stored vectors (zero-shot: its two taggrams)."""
-        if hasattr(self.base, "predict_embeddings"):
-            return self._trusted(self.base.predict_embeddings(vectors), vectors)
-        return self.predict_tags(taggram_vectors(vectors))
-
     def decide_stored(self, genres: Sequence[Any], vectors: Mapping[str, np.ndarray]) -> Any:
         """The decision for a stored analysis of this model (genres already calibrated)."""
-        return self.trust.decide_stored(genres, vectors, self.classes,
+        return self.trust.decide_stored(genres, self._with_features(vectors), self.classes,
                                         getattr(self.base, "taxonomy", None))
+
+    def _with_features(self, vectors: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """``vectors`` plus the base's feature vector ``features.<extractor>`` when the base
+        is a trained head (what a prototype out-of-vocabulary detector reads), whatever
+        the names its extractor stores its features under."""
+        out = dict(vectors)
+        extractor = getattr(self.base, "extractor", None)
+        name = f"features.{getattr(extractor, 'name', '')}"
+        if extractor is not None and name not in out:
+            # not there: the OOV rule is skipped for this track
+            with contextlib.suppress(KeyError, ValueError, RuntimeError):
+                out[name] = extractor.from_vectors(vectors)
+        return out
 
     def _trusted(self, prediction: Prediction, vectors: Mapping[str, np.ndarray] | None = None
                  ) -> Prediction:
+        flat = prediction.embeddings if vectors is None else vectors
         genres, decision = self.trust.assess(
-            prediction.genres, self.classes,
-            prediction.embeddings if vectors is None else vectors,
+            prediction.genres, self.classes, self._with_features(flat),
             getattr(self.base, "taxonomy", None))
-        return replace(prediction, genres=genres[: self.top_k], decided=list(decision.decided),
-                       abstain_reason=decision.reason)
+        # the store's convention: decided None is an abstention (with its reason)
+        return replace(prediction, genres=genres[: self.top_k],
+                       decided=list(decision.decided) or None, abstain_reason=decision.reason)
 
 
 def load_trusted_classifier(
@@ -150,7 +186,6 @@ def load_trusted_classifier(
     ParameterError, ModelError, FeatureMismatchError
         As :func:`music_reclass.pipeline.load_classifier`.
     """
-    from music_reclass.errors import ParameterError
     from music_reclass.pipeline.zeroshot import MusicnnTagClassifier
 
     if model is None or (isinstance(model, str) and model == "musicnn"):

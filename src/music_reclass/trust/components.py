@@ -49,6 +49,7 @@ def measure_clip(path: str | Path, nets: Mapping[str, Any], extractor: Any = Non
     """Outputs and timings of one file (``extractor``: the gtzan53 extractor, or None)."""
     from music_reclass.audio.excerpt import load_excerpt
     from music_reclass.models.musicnn import log_mel, make_patches
+    from music_reclass.models.musicnn.spec import MUSICNN_INPUT
 
     seconds: dict[str, float] = {}
 
@@ -58,7 +59,7 @@ def measure_clip(path: str | Path, nets: Mapping[str, Any], extractor: Any = Non
         seconds[name] = time.perf_counter() - start
         return value
 
-    waveform = timed("decode16", lambda: load_excerpt(path, sr=16000).waveform)
+    waveform = timed("decode16", lambda: load_excerpt(path, MUSICNN_INPUT).waveform)
     patches = timed("logmel", lambda: make_patches(log_mel(waveform)))
     taggrams = {m: np.asarray(timed(m, lambda m=m: nets[m].extract_patches(patches)["taggram"]),
                               dtype=np.float64) for m in _MODELS}

@@ -129,9 +129,16 @@ def calibrate_model_file(
 
     artifact = load_model(path)
     classes = artifact.classes
-    probabilities = artifact.predict_proba(np.asarray(X_valid))
+    X_valid = np.asarray(X_valid)
     labels = [str(v) for v in y_valid]
     groups = [str(g) for g in (groups if groups is not None else range(len(labels)))]
+    known = np.array([label in classes for label in labels], dtype=bool)
+    dropped = int((~known).sum()) if settings.objective == "nll" else 0
+    if dropped:  # the head cannot name them: no likelihood
+        X_valid = X_valid[known]
+        labels = [label for label, k in zip(labels, known, strict=True) if k]
+        groups = [group for group, k in zip(groups, known, strict=True) if k]
+    probabilities = artifact.predict_proba(X_valid)
     oov, oov_scores = None, None
     if X_train is not None and y_train is not None:
         vector = f"features.{artifact.feature_extractor}"
@@ -139,6 +146,7 @@ def calibrate_model_file(
         oov_scores = oov.distances(X_valid)
     held = HeldOut(log_scores(probabilities), labels, groups, oov_scores, probabilities)
     trust = fit_trust(held, classes, score_kind=LOG_PROBABILITIES, oov=oov, settings=settings,
-                      fitted_on={"data": data or "held-out features", "n": len(labels)})
+                      fitted_on={"data": data or "held-out features", "n": len(labels),
+                                 "n_left_out_unknown_class": dropped})
     write_trust(path, trust)
     return trust
