@@ -178,3 +178,44 @@ def test_prototype_oov_flags_vectors_far_from_every_class():
         oov_from_dict({"kind": "magic"})
     with pytest.raises(ParameterError):
         PrototypeOOV.from_training("v", X, y, ["near", "missing"])
+
+
+def test_expected_precision_guard_is_stricter():
+    """An over-confident held-out set: observed precision reaches 0.9 at a threshold
+    where the calibration expects less (0.8 confidences right 95 % of the time would
+    never pass the expected-precision guard)."""
+    rng = np.random.default_rng(5)
+    confidence = np.r_[rng.uniform(0.8, 0.85, size=200), rng.uniform(0.3, 0.5, size=200)]
+    correct = np.r_[rng.uniform(size=200) < 0.95, rng.uniform(size=200) < 0.4]
+    loose, reached = fit_confidence_threshold(confidence, correct, target_precision=0.9,
+                                              expected_precision=False)
+    strict, strict_reached = fit_confidence_threshold(confidence, correct, target_precision=0.9)
+    assert reached and loose < 0.81
+    assert not strict_reached and strict == 1.0
+
+
+def test_rule_selection_keeps_the_target_on_held_out_groups():
+    from music_reclass.trust.selection import RULE_CANDIDATES, select_rule
+
+    rng = np.random.default_rng(6)
+    classes = ["a", "b", "c"]
+    n = 600
+    # calibrated by design, and right on more than 90 % of the examples: thresholds fitted
+    # for 0.9 on some groups then hold it on the others (on a less accurate model the
+    # held-out precision of a threshold fitted for exactly 0.9 hovers around 0.9)
+    logits = rng.normal(scale=8.0, size=(n, 3))
+    p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)
+    labels = [classes[rng.choice(3, p=row)] for row in p]
+    groups = np.arange(n) // 30
+    alpha, expected, report = select_rule(p, labels, groups, classes, target_precision=0.9)
+    assert (alpha, expected) in RULE_CANDIDATES and report["target_reached"]
+    assert len(report["candidates"]) == len(RULE_CANDIDATES) and report["n_groups"] == 20
+    chosen = next(c for c in report["candidates"]
+                  if (c["alpha"], c["expected_precision"]) == (alpha, expected))
+    # the winner held the target on held-out groups and decides at least as much as any other
+    assert chosen["precision"] >= 0.9
+    assert all(chosen["decided"] >= c["decided"] for c in report["candidates"]
+               if c["precision"] is not None and c["precision"] >= 0.9)
+    # nothing reaches an impossible target: the most conservative rule is kept
+    alpha, expected, report = select_rule(p, labels, groups, classes, target_precision=1.01)
+    assert (alpha, expected) == RULE_CANDIDATES[0] and not report["target_reached"]

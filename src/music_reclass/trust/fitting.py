@@ -26,6 +26,7 @@ from music_reclass.trust.calibration import (
 )
 from music_reclass.trust.model import TrustModel
 from music_reclass.trust.policy import Decision, decision_metrics, fit_policy
+from music_reclass.trust.selection import select_rule
 
 __all__ = ["HeldOut", "TrustCV", "TrustSettings", "cross_validate_trust", "fit_trust",
            "oov_auroc"]
@@ -42,6 +43,11 @@ class TrustSettings:
     oov_retention: float | None = 0.95
     max_genres: int = 1
     min_support: int = 5
+    #: also require the calibration's expected precision to reach the target
+    expected_precision: bool = True
+    #: choose ``alpha`` and ``expected_precision`` on held-out groups of the fitting data
+    #: (:func:`~.selection.select_rule`); the two fields above are then ignored
+    select_rule: bool = False
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -128,14 +134,22 @@ def fit_trust(
         **calibration.metrics, "ece_after_cv": top_label_ece(held_out, y),
         "cv": "leave-one-group-out"})
     use_oov = oov is not None and data.oov_scores is not None and settings.oov_retention
+    oov_scores = data.oov_scores if use_oov else None
+    retention = settings.oov_retention if use_oov else None
+    alpha, expected, described = settings.alpha, settings.expected_precision, {}
+    if settings.select_rule:
+        alpha, expected, selection = select_rule(
+            held_out, data.labels, data.groups, classes, oov_scores=oov_scores,
+            oov_retention=retention, target_precision=settings.target_precision,
+            max_genres=settings.max_genres, min_support=settings.min_support)
+        described = {"rule_selection": selection}
     policy = fit_policy(
-        held_out, data.labels, classes,
-        oov_scores=data.oov_scores if use_oov else None,
-        target_precision=settings.target_precision, alpha=settings.alpha,
-        oov_retention=settings.oov_retention if use_oov else None,
+        held_out, data.labels, classes, oov_scores=oov_scores,
+        target_precision=settings.target_precision, alpha=alpha, oov_retention=retention,
         max_genres=settings.max_genres, min_support=settings.min_support,
+        expected_precision=expected,
         fitted_on={**dict(fitted_on or {}), "probabilities": "leave-one-group-out calibrated",
-                   "settings": settings.as_dict()})
+                   "settings": settings.as_dict(), **described})
     if use_oov:
         oov = oov.with_metrics(oov_auroc(data.oov_scores, data.labels, classes))
     return TrustModel(score_kind, calibration, oov if use_oov else None, policy,
