@@ -38,6 +38,8 @@ from pathlib import Path
 import av
 import numpy as np
 
+from music_reclass.models.musicnn import MUSICNN_INPUT
+
 REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(os.environ.get("RECLASS_SHARED", REPO.parent / "shared"))
 
@@ -116,7 +118,7 @@ def decode_only(paths: list[Path]) -> dict:
         hash_s += time.perf_counter() - start
         start = time.perf_counter()
         try:
-            excerpt = load_excerpt(path)
+            excerpt = load_excerpt(path, MUSICNN_INPUT)
         except AudioError:
             continue
         decode_s += time.perf_counter() - start
@@ -146,11 +148,12 @@ def stage_split(classifier, excerpts: list[np.ndarray], batch_size: int) -> dict
 def end_to_end(name: str, folder: Path, classifier, *, jobs: int, batch_size: int,
                workdir: Path) -> dict:
     from music_reclass.runner.classify import classify_paths
+    from music_reclass.runner.pool import make_pool
     from music_reclass.store import db as libdb
 
     conn = libdb.connect(workdir / f"{name}.sqlite")
-    summary = classify_paths([folder], conn=conn, classifier=classifier, jobs=jobs,
-                             batch_size=batch_size)
+    summary = classify_paths([folder], conn=conn, classifier=classifier,
+                             pool=make_pool(classifier, jobs=jobs, batch_size=batch_size))
     conn.close()
     return {"summary": summary, "main_has_torch": "torch" in sys.modules}
 

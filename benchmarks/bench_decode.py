@@ -8,7 +8,7 @@ Usage: ``python benchmarks/bench_decode.py [--repeat N] [--shared PATH]``
 2. synthetic 3-minute stereo 44.1 kHz files of every format: the same two numbers and
    their ratio (how much the excerpt saves);
 3. a sparse 3-hour WAV against a 3-minute WAV: excerpt time ratio (1.0 = bounded cost);
-4. MP3 through libsndfile vs FFmpeg (the backend choice in ``decode._PYAV_FIRST``).
+4. MP3 through libsndfile vs FFmpeg (the backend choice in ``backends._PYAV_FIRST``).
 
 All figures are measured in this run (best of ``--repeat``) on this machine.
 """
@@ -22,16 +22,14 @@ import time
 from collections import defaultdict
 from pathlib import Path
 
+from music_reclass.models.musicnn import MUSICNN_INPUT
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))  # the synthetic-audio writers live with the tests
 
 from audio_fixtures import FORMATS, write_clip, write_sparse_wav  # noqa: E402
-from music_reclass.audio.decode import (  # noqa: E402
-    _PyAVBackend,
-    _SoundfileBackend,
-    audio_info,
-    load_audio,
-)
+from music_reclass.audio.backends import PyAVBackend, SoundfileBackend  # noqa: E402
+from music_reclass.audio.decode import audio_info, load_audio  # noqa: E402
 from music_reclass.audio.discover import iter_candidates  # noqa: E402
 from music_reclass.audio.excerpt import load_excerpt, plan_segments  # noqa: E402
 
@@ -54,7 +52,7 @@ def bench_real(folder: Path, repeat: int) -> None:
         path = candidate.path
         duration = audio_info(path).duration
         full = best_time(lambda p=path: load_audio(p, sr=16000), repeat)
-        excerpt = best_time(lambda p=path: load_excerpt(p), repeat)
+        excerpt = best_time(lambda p=path: load_excerpt(p, MUSICNN_INPUT), repeat)
         row = totals[candidate.format]
         row[0] += duration
         row[1] += full
@@ -75,7 +73,7 @@ def bench_synthetic(folder: Path, repeat: int) -> None:
         path = write_clip(folder / f"three_min_{fmt}{spec.extension}", fmt, kind="chord",
                           seconds=seconds, sr=rate, channels=2)
         full = best_time(lambda p=path: load_audio(p, sr=16000), repeat)
-        excerpt = best_time(lambda p=path: load_excerpt(p), repeat)
+        excerpt = best_time(lambda p=path: load_excerpt(p, MUSICNN_INPUT), repeat)
         print(f"{fmt:14s} {seconds / full:10.0f} {seconds / excerpt:13.0f} "
               f"{full / excerpt:18.1f}")
 
@@ -83,12 +81,12 @@ def bench_synthetic(folder: Path, repeat: int) -> None:
 def bench_long(folder: Path, repeat: int) -> None:
     print("\n3. bounded cost: excerpt of a sparse 3-hour WAV vs a 3-minute WAV")
     hours = 3 * 3600.0
-    bursts = [(start, start + length) for start, length in plan_segments(hours)]
+    bursts = [(start, start + length) for start, length in plan_segments(hours, policy=MUSICNN_INPUT.policy)]
     long_path = write_sparse_wav(folder / "three_hours.wav", seconds=hours, bursts=bursts)
     short_path = write_clip(folder / "three_min.wav", "wav16", kind="chord", seconds=180.0,
                             sr=44100, channels=2)
-    long_time = best_time(lambda: load_excerpt(long_path), repeat)
-    short_time = best_time(lambda: load_excerpt(short_path), repeat)
+    long_time = best_time(lambda: load_excerpt(long_path, MUSICNN_INPUT), repeat)
+    short_time = best_time(lambda: load_excerpt(short_path, MUSICNN_INPUT), repeat)
     print(f"3 h: {long_time * 1000:.1f} ms, 3 min: {short_time * 1000:.1f} ms, "
           f"ratio {long_time / short_time:.2f} (audio length ratio 60)")
 
@@ -101,12 +99,12 @@ def bench_mp3_backends(paths: list[Path], repeat: int) -> None:
     sndfile_time = ffmpeg_time = 0.0
     for path in paths:
         def with_sndfile(p=path):
-            backend = _SoundfileBackend(p, "mp3")
+            backend = SoundfileBackend(p, "mp3")
             backend.read(0, None)
             backend.close()
 
         def with_ffmpeg(p=path):
-            backend = _PyAVBackend(p, "mp3")
+            backend = PyAVBackend(p, "mp3")
             backend.read(0, None)
             backend.close()
 

@@ -16,11 +16,14 @@ ORDER = [
     "bench_decode.py",
     "bench_musicnn.py",
     "bench_classify.py",
+    "bench_speed.py",
     "bench_accuracy_gtzan_dev.py",
     "bench_trust.py",
     "bench_features.py",
     "bench_training.py",
+    "bench_plex.py",
     "fault_injection.py",
+    "bench_web.py",
 ]
 
 

@@ -336,9 +336,9 @@ def make_kill_library(workdir: Path, *, count: int) -> tuple[list[Path], Path, P
 def command_args(kind: str, root: Path, into: Path, db: Path) -> tuple[list[str], list[str] | None]:
     """``(the command a trial of kind runs, the set-up command run first or None)``."""
     tag_args = ["tag", str(root), "--db", str(db), "--min-confidence", "0.4"]
-    org_args = ["organise", str(root), "--into", str(into), "--db", str(db),
-                "--min-confidence", "0.4"]
-    copy_args = [*org_args, "--copy"]
+    base = ["organise", str(root), "--into", str(into), "--db", str(db),
+            "--min-confidence", "0.4"]
+    org_args, copy_args = [*base, "--move"], [*base, "--copy"]
     undo_args = ["undo", "--db", str(db)]
     args = {"tag": tag_args, "organise": org_args, "organise-copy": copy_args,
             "undo": undo_args, "undo-copy": undo_args}[kind]

@@ -11,6 +11,9 @@ environment variables (read here, never by production code):
 ``RECLASS_TEST_KILL_AFTER``
     with ``RECLASS_TEST_KILL_AT``: kill that many seconds after the N-th step instead,
     while the work goes on (the next step waits for the kill, so it lands before it);
+``RECLASS_TEST_KILL_POINT``
+    SIGKILL this process at the first fault point of this name (e.g. ``planned``: a
+    journal row committed, its change not yet made);
 ``RECLASS_TEST_BUSY_MS``
     the busy timeout of every database connection (a short one makes a held write
     lock fail fast);
@@ -52,6 +55,7 @@ def make_hook(env: dict[str, str]) -> faults.Hook:
     delay = float(env.get("RECLASS_TEST_FAULT_DELAY") or 0)
     kill_at = int(env.get("RECLASS_TEST_KILL_AT") or 0)
     kill_after = float(env.get("RECLASS_TEST_KILL_AFTER") or 0)
+    kill_point = env.get("RECLASS_TEST_KILL_POINT")
     busy_ms = env.get("RECLASS_TEST_BUSY_MS")
     steps = 0
 
@@ -61,6 +65,8 @@ def make_hook(env: dict[str, str]) -> faults.Hook:
             if busy_ms and context.get("conn") is not None:
                 context["conn"].execute(f"PRAGMA busy_timeout={int(busy_ms)}")
             return
+        if kill_point and name == kill_point:
+            _kill()
         steps += 1
         if kill_at and steps == kill_at:
             if kill_after <= 0:

@@ -114,7 +114,7 @@ def test_existing_db_on_a_read_only_mount_is_listable(tmp_path: Path, music: Pat
         result = _cli(*args, "--db", db)
         assert result.exit_code == 0, (args, result.output)
     for args in (["tag", music, "--min-confidence", "0"], ["undo"],
-                 ["organise", music, "--into", tmp_path / "sorted"]):
+                 ["organise", "--move", music, "--into", tmp_path / "sorted"]):
         assert "is read-only" in _one_line_error(_cli(*args, "--db", db))
 
 
@@ -140,7 +140,7 @@ def test_organise_into_a_target_that_cannot_take_files(tmp_path: Path, analysed,
             "read-only": None}[where]
     if into is None:
         into = read_only_dir() / "sorted"
-    line = _one_line_error(_cli("organise", root, "--into", into, "--db", db,
+    line = _one_line_error(_cli("organise", "--move", root, "--into", into, "--db", db,
                                 *(["--dry-run"] if dry_run else [])))
     assert "--into" in line and ("is a file" in line or "cannot write into" in line)
     assert snapshot(files) == before
@@ -152,7 +152,7 @@ def test_organise_into_a_target_that_cannot_take_files(tmp_path: Path, analysed,
                                      "{genre/{filename}", "{genre:>20}/{filename}"])
 def test_pattern_with_format_specs_is_a_usage_error(tmp_path: Path, analysed, pattern):
     root, db, files = analysed
-    line = _one_line_error(_cli("organise", root, "--into", tmp_path / "sorted", "--db", db,
+    line = _one_line_error(_cli("organise", "--move", root, "--into", tmp_path / "sorted", "--db", db,
                                 "--pattern", pattern))
     assert "--pattern" in line
     assert all(p.exists() for p in files) and not (tmp_path / "sorted").exists()

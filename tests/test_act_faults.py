@@ -91,7 +91,7 @@ def test_database_full_after_the_file_changed_is_settled_and_undone(
     hooks(_disk_full_after_change(lambda: fill_disk(filler), step="replaced" if kind == "tag"
                                   else "moved"))
     args = (["tag", root, "--min-confidence", "0.4"] if kind == "tag"
-            else ["organise", root, "--into", into, "--min-confidence", "0.4"])
+            else ["organise", "--move", root, "--into", into, "--min-confidence", "0.4"])
     result = _cli(*args, "--db", db)
     assert result.exit_code == 1, result.output
     verb = "changed" if kind == "tag" else "moved"
@@ -131,7 +131,7 @@ def test_database_full_reported_by_sqlite_after_the_change(tmp_path: Path, hooks
     full = _Full()
     hooks(full.hook)
     args = {"tag": ["tag", root, "--min-confidence", "0.4"],
-            "organise": ["organise", root, "--into", into, "--min-confidence", "0.4"],
+            "organise": ["organise", "--move", root, "--into", into, "--min-confidence", "0.4"],
             "organise-copy": ["organise", root, "--into", into, "--copy"]}[kind]
     result = _cli(*args, "--db", db)
     assert result.exit_code == 1, result.output

@@ -43,12 +43,12 @@ def test_organise_copy_twice_copies_nothing_the_second_time(lib, tmp_path: Path)
     args = ["organise", root, "--into", into, "--db", db, "--copy", "--min-confidence", "0.5"]
     first = _cli(*args)
     assert first.exit_code == 0, first.output
-    assert "copied 3 file(s), 0 already in place" in first.output
+    assert "copied 3 file(s) and 0 companion(s), 0 already in place" in first.output
     placed = _placed(into)
     assert taken.with_name("a (1).flac") in placed and len(placed) == 4
     second = _cli(*args)
     assert second.exit_code == 0, second.output
-    assert "copied 0 file(s), 3 already in place" in second.output
+    assert "copied 0 file(s) and 0 companion(s), 3 already in place" in second.output
     assert "already in place as" in second.output
     assert _placed(into) == placed  # no "x (1).ext" / "x (2).ext"
     assert taken.read_bytes() == b"the user's own file"

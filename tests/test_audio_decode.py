@@ -256,3 +256,27 @@ def test_permission_error_is_unreadable(ramps, monkeypatch):
     monkeypatch.setattr(decode, "sniff_format", denied)
     with pytest.raises(UnreadableFileError, match="permission denied"):
         load_audio(ramps["wav16"], sr=16000)
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "m4a", "wma"])
+@pytest.mark.parametrize("channels", [1, 2])
+def test_planar_float_frames_downmix_exactly_like_the_generic_path(tmp_path, fmt, channels):
+    """Planar float frames (MP3, AAC, WMA) are read in place, without to_ndarray; the
+    samples must be exactly those of the generic path: to_ndarray, then the float32
+    mean of the channels as _downmix computes it."""
+    import av
+
+    path = write_clip(tmp_path / f"clip{FORMATS[fmt].extension}", fmt, kind="sine",
+                      seconds=2.0, sr=44100, channels=channels)
+    expected = []
+    with av.open(str(path)) as container:
+        for frame in container.decode(audio=0):
+            planes = frame.to_ndarray().astype(np.float32)
+            assert frame.format.name == "fltp"
+            scaled = planes * np.float32(1.0 / planes.shape[0])
+            expected.append(scaled.sum(axis=0, dtype=np.float32))
+    expected = np.concatenate(expected)
+    decoded = load_audio(path, sr=44100)
+    assert decoded.dtype == np.float32
+    np.testing.assert_array_equal(decoded, expected[: len(decoded)])
+    assert len(expected) - len(decoded) <= 2048  # decoder priming aside, nothing is lost

@@ -57,7 +57,7 @@ def test_mlp_early_stopping_and_determinism():
     y = rng.choice(CLASSES, size=120)
     a = fit_head(make_head("mlp", seed=3, max_epochs=300, patience=5, n_threads=1), X, y)
     b = fit_head(make_head("mlp", seed=3, max_epochs=300, patience=5, n_threads=1), X, y)
-    mlp = a.steps[-1][1]
+    mlp = a.classifier_
     assert mlp.n_epochs_ < 300  # stopped early on its held-out slice
     assert len(mlp.validation_curve_) == mlp.n_epochs_
     np.testing.assert_array_equal(a.predict_proba(X), b.predict_proba(X))
@@ -112,3 +112,24 @@ def test_fit_head_rejects_bad_data():
     X_bad[0, 0] = np.nan
     with pytest.raises(ParameterError, match="NaN"):
         fit_head(make_head("logreg"), X_bad, y)
+
+
+@pytest.mark.parametrize("name", ["mlp", "xgboost"])
+def test_validation_rows_of_unseen_classes_are_left_out(name):
+    X, y = separable()
+    X_valid, y_valid = separable(n_per_class=10, seed=2)
+    y_valid = y_valid.copy()
+    y_valid[:5] = "pop"  # not a training class: cannot be scored, the other rows are used
+    head = fit_head(make_head(name, **FAST[name]), X, y, X_valid=X_valid, y_valid=y_valid)
+    inner = head.classifier_
+    if name == "mlp":
+        assert len(inner.validation_curve_) == inner.n_epochs_ > 0
+    else:  # early stopping ran on the given rows
+        assert inner.booster_.best_iteration < FAST[name]["n_estimators"]
+    assert "pop" not in head.classes_
+
+
+def test_validation_data_must_match_the_training_features():
+    X, y = separable()
+    with pytest.raises(ValueError, match="features"):
+        fit_head(make_head("mlp", **FAST["mlp"]), X, y, X_valid=X[:, :5], y_valid=y)

@@ -209,3 +209,20 @@ def test_a_model_on_stored_embeddings_classifies_without_decoding(classified, tm
     assert not run.active  # the default model stays the active one
     labels = {Path(r.path).stem[:5]: r.genres[0]["label"] for r in run.results}
     assert labels["drone"] == "drone" and labels["noise"] == "noise"
+
+
+def test_tag_writes_the_owners_correction_over_the_model(tmp_path):
+    """A corrected track gets the owner's genres, in their words, even where the model
+    abstained; withdrawing the correction gives the model's decision back."""
+    from mutagen.flac import FLAC
+
+    low = tone(tmp_path / "m" / "low.flac", 220.0, fmt="flac")
+    lib = Library(tmp_path / "lib.sqlite", classifier_factory=make_fake)
+    lib.classify([tmp_path / "m"], jobs=0)
+    report = lib.correct([low], ["Dub Techno", "ambient"])
+    preview = lib.tag([tmp_path / "m"], dry_run=True)
+    assert [c.after_genres for c in preview.changes] == [["Dub Techno", "ambient"]]
+    lib.undo(report.run_id)
+    preview = lib.tag([tmp_path / "m"], dry_run=True)
+    assert [c.after_genres for c in preview.changes] == [["Low"]]
+    assert FLAC(low).get("genre") is None  # dry runs wrote nothing

@@ -67,7 +67,7 @@ def test_organise_moves_and_updates_db(lib, tmp_path: Path):
     data = snapshot(files.values())
     into = tmp_path / "sorted"
     result = _cli(
-        "organise", str(root), "--into", str(into), "--db", str(db), "--min-confidence", "0.5"
+        "organise", "--move", str(root), "--into", str(into), "--db", str(db), "--min-confidence", "0.5"
     )
     assert result.exit_code == 0, result.output
     expected = {
@@ -92,7 +92,7 @@ def test_never_overwrites_collisions_get_suffix(lib, tmp_path: Path):
     occupied.parent.mkdir(parents=True)
     occupied.write_bytes(b"the user's own file")
     result = _cli(
-        "organise", str(files["a"]), "--into", str(into), "--db", str(db), "--min-confidence", "0.5"
+        "organise", "--move", str(files["a"]), "--into", str(into), "--db", str(db), "--min-confidence", "0.5"
     )
     assert result.exit_code == 0, result.output
     assert occupied.read_bytes() == b"the user's own file"
@@ -106,7 +106,7 @@ def test_skip_existing(lib, tmp_path: Path):
     occupied.parent.mkdir(parents=True)
     occupied.write_bytes(b"mine")
     result = _cli(
-        "organise",
+        "organise", "--move",
         str(files["a"]),
         "--into",
         str(into),
@@ -124,7 +124,7 @@ def test_skip_existing(lib, tmp_path: Path):
 def test_dry_run_changes_nothing(lib, tmp_path: Path):
     root, db, files = lib
     into = tmp_path / "sorted"
-    result = _cli("organise", str(root), "--into", str(into), "--db", str(db), "--dry-run")
+    result = _cli("organise", "--move", str(root), "--into", str(into), "--db", str(db), "--dry-run")
     assert result.exit_code == 0
     assert f"{files['a']} -> {into}" in result.output
     assert all(p.exists() for p in files.values()) and not into.exists()
@@ -186,7 +186,7 @@ def test_pattern_without_filename_keeps_the_extension(lib, tmp_path: Path):
         into / "x.mp3"
     )
     result = _cli(
-        "organise", str(root), "--into", str(into), "--db", str(db), "--pattern", "{genre}/{title}"
+        "organise", "--move", str(root), "--into", str(into), "--db", str(db), "--pattern", "{genre}/{title}"
     )
     assert result.exit_code == 0, result.output
     moved = sorted(p.suffix for p in into.rglob("*") if p.is_file())
@@ -200,7 +200,7 @@ def test_symlinked_root_is_organised_and_symlinked_file_is_not_moved(lib, tmp_pa
     link = root / "in" / "link to c.ogg"
     link.symlink_to(files["c"])
     into = tmp_path / "sorted"
-    result = _cli("organise", str(linked_root), "--into", str(into), "--db", str(db))
+    result = _cli("organise", "--move", str(linked_root), "--into", str(into), "--db", str(db))
     assert result.exit_code == 0, result.output
     # a, b and c itself are moved (c is reached as a plain file too); the link stays a link
     assert not files["a"].exists() and not files["b"].exists() and not files["c"].exists()
@@ -213,7 +213,7 @@ def test_only_the_symlinked_file_given_is_skipped(lib, tmp_path: Path):
     link = tmp_path / "link.mp3"
     link.symlink_to(files["a"])
     into = tmp_path / "sorted"
-    result = _cli("organise", str(link), "--into", str(into), "--db", str(db))
+    result = _cli("organise", "--move", str(link), "--into", str(into), "--db", str(db))
     assert result.exit_code == 0, result.output
     assert "symbolic link (not moved" in result.output
     assert files["a"].exists() and link.is_symlink()
@@ -222,13 +222,13 @@ def test_only_the_symlinked_file_given_is_skipped(lib, tmp_path: Path):
 def test_missing_path_and_nothing_analysed_start_no_run(lib, tmp_path: Path):
     root, db, files = lib
     into = tmp_path / "sorted"
-    result = _cli("organise", str(tmp_path / "nope"), "--into", str(into), "--db", str(db))
+    result = _cli("organise", "--move", str(tmp_path / "nope"), "--into", str(into), "--db", str(db))
     assert result.exit_code == 2 and "no such file or folder" in result.output
     assert not into.exists()
     fresh = tmp_path / "fresh"
     make_audio(fresh / "new.flac")
     for extra in ([], ["--dry-run"]):
-        result = _cli("organise", str(fresh), "--into", str(into), "--db", str(db), *extra)
+        result = _cli("organise", "--move", str(fresh), "--into", str(into), "--db", str(db), *extra)
         assert result.exit_code == 1, result.output
         assert "nothing analysed under" in result.output and "reclass classify" in result.output
     assert not into.exists()
@@ -249,7 +249,7 @@ def test_unexpected_error_fails_one_file_not_the_run(lib, tmp_path: Path, monkey
 
     monkeypatch.setattr(organise, "choose_fields", choose)
     into = tmp_path / "sorted"
-    result = _cli("organise", str(root), "--into", str(into), "--db", str(db))
+    result = _cli("organise", "--move", str(root), "--into", str(into), "--db", str(db))
     assert result.exit_code == 1, result.output
     assert "unexpected RuntimeError: odd tags" in result.output
     assert "moved 2 file(s)" in result.output and files["b"].exists()
@@ -258,8 +258,78 @@ def test_unexpected_error_fails_one_file_not_the_run(lib, tmp_path: Path, monkey
 def test_rerun_on_an_emptied_folder_is_nothing_to_do(lib, tmp_path: Path):
     root, db, files = lib
     into = tmp_path / "sorted"
-    assert _cli("organise", str(root), "--into", str(into), "--db", str(db)).exit_code == 0
-    result = _cli("organise", str(root), "--into", str(into), "--db", str(db))
+    assert _cli("organise", "--move", str(root), "--into", str(into), "--db", str(db)).exit_code == 0
+    result = _cli("organise", "--move", str(root), "--into", str(into), "--db", str(db))
     assert result.exit_code == 0 and "no audio files under" in result.output
     conn = libdb.connect(db)
     assert conn.execute("SELECT COUNT(*) FROM runs WHERE kind = 'organise'").fetchone()[0] == 1
+
+
+# ----------------------------------------------------------------------------- albums, companions
+
+
+@pytest.fixture
+def album(tmp_path: Path):
+    """One album of three tracks the model splits 2 jazz / 1 blues, with cover art,
+    a cue sheet, one track's lyrics and a stray note; plus a loose track."""
+    root = tmp_path / "music"
+    folder = root / "Kind of Blue"
+    tracks = []
+    db = tmp_path / "lib.sqlite"
+    conn = libdb.connect(db)
+    for i, genre in enumerate(("jazz", "blues", "jazz")):
+        track = make_audio(folder / f"0{i + 1} track.mp3", seed=10 + i)
+        add_tags(track, genres=[], artist="Miles Davis", album="Kind of Blue")
+        register(conn, track, genres=[(genre, 0.9)])
+        tracks.append(track)
+    loose = make_audio(root / "single.mp3", seed=20)
+    register(conn, loose, genres=[("rock", 0.9)])
+    conn.close()
+    (folder / "cover.jpg").write_bytes(b"\xff\xd8\xff\xe0 cover")
+    (folder / "album.cue").write_text("FILE ...")
+    (folder / "01 track.lrc").write_text("[00:01] words")
+    return root, db, tracks, loose
+
+
+def test_an_album_stays_together_with_its_companions(album, tmp_path: Path):
+    root, db, tracks, loose = album
+    into = tmp_path / "sorted"
+    before = snapshot(p for p in root.rglob("*") if p.is_file())
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db),
+                  "--min-confidence", "0.5")
+    assert result.exit_code == 0, result.output
+    target = into / "Jazz" / "Miles Davis" / "Kind of Blue"  # the majority, for every track
+    assert sorted(p.name for p in target.iterdir()) == [
+        "01 track.lrc", "01 track.mp3", "02 track.mp3", "03 track.mp3", "album.cue", "cover.jpg"]
+    assert (into / "Rock" / "Unknown Artist" / "Unknown Album" / "single.mp3").exists()
+    # copy is the default: the originals stay
+    assert snapshot(p for p in root.rglob("*") if p.is_file()) == before
+    assert "3 companion(s)" in result.output
+    undone = _cli("undo", "--db", str(db))
+    assert undone.exit_code == 0, undone.output
+    assert not any(p.is_file() for p in into.rglob("*"))
+
+
+def test_group_by_track_and_no_companions(album, tmp_path: Path):
+    root, db, tracks, _ = album
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db),
+                  "--min-confidence", "0.5", "--group", "track", "--no-companions")
+    assert result.exit_code == 0, result.output
+    assert (into / "Blues" / "Miles Davis" / "Kind of Blue" / "02 track.mp3").exists()
+    assert not list(into.rglob("cover.jpg"))
+    assert _cli("organise", str(root), "--into", str(into), "--db", str(db),
+                "--group", "decade").exit_code == 2
+
+
+def test_moving_an_album_takes_its_companions_and_empties_the_folder(album, tmp_path: Path):
+    root, db, tracks, _ = album
+    into = tmp_path / "sorted"
+    result = _cli("organise", "--move", str(root), "--into", str(into), "--db", str(db),
+                  "--min-confidence", "0.5")
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in (root / "Kind of Blue").iterdir()) == []
+    assert (into / "Jazz" / "Miles Davis" / "Kind of Blue" / "cover.jpg").exists()
+    assert _cli("undo", "--db", str(db)).exit_code == 0
+    assert sorted(p.name for p in (root / "Kind of Blue").iterdir()) == [
+        "01 track.lrc", "01 track.mp3", "02 track.mp3", "03 track.mp3", "album.cue", "cover.jpg"]

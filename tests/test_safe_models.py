@@ -144,3 +144,50 @@ def test_svm_with_a_class_of_one_example_round_trips(tmp_path: Path):
     path = tmp_path / "svm.safetensors"
     save_model(ModelArtifact(head, {"name": "svm", "feature": dict(FEATURE)}), path)
     np.testing.assert_array_equal(load_model(path).predict_proba(X), head.predict_proba(X))
+
+
+@pytest.mark.parametrize("name", ["logreg", "svm", "mlp", "xgboost"])
+def test_labels_keep_their_type_through_a_head_file(tmp_path: Path, name: str):
+    from music_reclass.models.headio import save_head
+
+    rng = np.random.default_rng(3)
+    X = np.concatenate([rng.normal(3 * k, 1, (12, 8)) for k in range(3)])
+    y = np.repeat([7, 8, 9], 12)  # integer labels: classes_ stays integer after loading
+    params = {"mlp": {"max_epochs": 5, "n_threads": 1},
+              "xgboost": {"n_estimators": 5, "n_jobs": 1}}.get(name, {})
+    head = fit_head(make_head(name, **params), X, y)
+    save_head(head, tmp_path / "h.safetensors")
+    loaded = load_head(tmp_path / "h.safetensors")
+    assert type(loaded) is type(head)
+    assert loaded.classes_.dtype == head.classes_.dtype and list(loaded.classes_) == [7, 8, 9]
+    assert loaded.n_features_in_ == 8
+    np.testing.assert_array_equal(loaded.predict(X), head.predict(X))
+    with pytest.raises(ValueError, match="features"):  # the feature count is checked
+        loaded.predict(X[:, :5])
+
+
+def test_a_head_file_written_before_the_mlp_moved_still_loads(tmp_path: Path):
+    """Files saved as a scikit-learn Pipeline naming ``...heads.TorchMLPClassifier``."""
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+    from sklearn.pipeline import Pipeline
+
+    from music_reclass.models.headio import save_head
+
+    rng = np.random.default_rng(4)
+    X = np.concatenate([rng.normal(3 * k, 1, (12, 8)) for k in range(2)])
+    y = np.repeat(["a", "b"], 12)
+    head = fit_head(make_head("mlp", max_epochs=5, n_threads=1), X, y)
+    old_style = Pipeline([("scale", head.scaler_), ("clf", head.classifier_)])
+    save_head(old_style, tmp_path / "new.safetensors")
+    with safe_open(str(tmp_path / "new.safetensors"), framework="np") as handle:
+        metadata = handle.metadata()
+        arrays = {key: handle.get_tensor(key) for key in handle.keys()}  # noqa: SIM118
+    moved = "music_reclass.models.torch_mlp.TorchMLPClassifier"
+    assert moved in metadata["structure"]
+    metadata["structure"] = metadata["structure"].replace(
+        moved, "music_reclass.models.heads.TorchMLPClassifier")
+    save_file(arrays, str(tmp_path / "old.safetensors"), metadata=metadata)
+    loaded = load_head(tmp_path / "old.safetensors")
+    assert isinstance(loaded, Pipeline)
+    np.testing.assert_array_equal(loaded.predict_proba(X), head.predict_proba(X))

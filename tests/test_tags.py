@@ -488,7 +488,7 @@ def test_file_name_that_is_not_utf8_tag_undo_organise_undo(tmp_path: Path):
     result = _cli("undo", "--db", str(db))
     assert result.exit_code == 0, result.output
     assert path.read_bytes() == original
-    result = _cli("organise", str(root), "--into", str(into), "--db", str(db),
+    result = _cli("organise", "--move", str(root), "--into", str(into), "--db", str(db),
                   "--min-confidence", "0.4")
     assert result.exit_code == 0, result.output
     moved = [p for p in into.rglob("*") if p.is_file()]

@@ -395,3 +395,17 @@ def test_id3v1_table_is_complete_and_every_number_normalises():
     assert {g for g in resolved.values() if g is not None} <= genres
     # most of the 192 names mean one of our genres: a regression guard for the alias table
     assert sum(g is not None for g in resolved.values()) >= 130
+
+
+def test_genre_names_with_control_characters_are_refused(tmp_path):
+    import json
+
+    from music_reclass.errors import ParameterError
+    from music_reclass.taxonomy import load_taxonomy
+
+    document = json.loads((DATA / "gtzan.json").read_text())
+    document["genres"]["ro\x1b[31mck"] = document["genres"].pop("rock")
+    path = tmp_path / "bad.json"
+    path.write_text(json.dumps(document))
+    with pytest.raises(ParameterError, match="control characters"):
+        load_taxonomy(path)

@@ -154,7 +154,7 @@ def test_undo_follows_a_later_organise(lib, tmp_path: Path):
     tag_run = conn.execute("SELECT MAX(id) FROM runs WHERE kind = 'tag'").fetchone()[0]
     conn.close()
     assert (
-        _cli("organise", str(root), "--into", str(tmp_path / "sorted"), "--db", str(db)).exit_code
+        _cli("organise", "--move", str(root), "--into", str(tmp_path / "sorted"), "--db", str(db)).exit_code
         == 0
     )
     assert not any(p.exists() for p in files)
@@ -442,7 +442,7 @@ def test_failed_undo_step_leaves_no_planned_row(lib, tmp_path: Path, monkeypatch
 
     root, db, files, _ = lib
     into = tmp_path / "sorted"
-    result = _cli("organise", str(root), "--into", str(into), "--db", str(db),
+    result = _cli("organise", "--move", str(root), "--into", str(into), "--db", str(db),
                   "--min-confidence", "0.4")
     assert result.exit_code == 0, result.output
 

@@ -118,16 +118,17 @@ def load_config(path: str | os.PathLike | None = None) -> Config:
     try:
         data = tomllib.loads(where.read_text(encoding="utf-8"))
     except OSError as exc:
-        raise ParameterError(f"cannot read {where}: {exc.strerror or exc}") from exc
+        raise ParameterError(f"cannot read the config file {where}: {exc.strerror or exc}") from exc
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ParameterError(f"{where} is not valid TOML: {exc}") from exc
+        raise ParameterError(f"the config file {where} is not valid TOML: {exc}") from exc
     _check(where, data)
     if "db" in data.get("library", {}):
         data["library"]["db"] = str(Path(data["library"]["db"]).expanduser())
     return Config(where, True, data)
 
 
-def _check(where: Path, data: Mapping[str, Any]) -> None:
+def _check(path: Path, data: Mapping[str, Any]) -> None:
+    where = f"config file {path}"
     for section, values in data.items():
         if section not in KEYS:
             raise ParameterError(f"{where}: unknown section [{section}] (known: "

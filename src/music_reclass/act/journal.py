@@ -32,8 +32,11 @@ __all__ = ["ACT_KINDS", "UNDOABLE_KINDS", "end_act_run", "ended_run", "genres_ma
            "record_retag",
            "same_inode", "start_act_run", "tag_state_matches", "unwrap_state"]
 
-UNDOABLE_KINDS = ("tag", "organise")
-#: The run kinds whose crashed runs repair settles (never a classify run: it has no journal).
+#: The run kinds ``undo`` reverts: tag and organise here; ``plex-push`` through the
+#: handler :mod:`music_reclass.plex` registers (:func:`~music_reclass.act.undo.register_undo_handler`).
+UNDOABLE_KINDS = ("tag", "organise", "plex-push")
+#: The run kinds whose crashed runs repair settles from the files (never a classify run:
+#: it has no journal; nor a Plex run: its rows are settled from the server).
 ACT_KINDS = ("tag", "organise", "undo")
 
 #: Runs this process ended but whose end the database could not record (full, locked):

@@ -6,7 +6,8 @@ Where each file goes (the pattern, its fields, sanitising) is in
 a file that is itself a symbolic link is not moved (that would break or orphan the
 link): it is reported as skipped.
 
-Moves and copies go through :func:`music_reclass.act.safe_write.move_file`
+Albums are kept together and cover art, cue sheets and lyrics come along
+(:mod:`~music_reclass.act.companions`). Moves and copies go through :func:`music_reclass.act.safe_write.move_file`
 (never overwrite; collisions get `` (1)``... or are skipped) and are journalled
 like tag writes; ``files.path`` follows a moved file, a copy gets its own row. A copy
 whose exact bytes are already at the target (or one of its `` (n)`` names) is
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from music_reclass.act import journal, safe_write
+from music_reclass.act.companions import GROUPS, keep_albums_together, plan_companions
 from music_reclass.act.outcome import FileOutcome, failure
 from music_reclass.act.payload import audio_digest, file_sha256
 from music_reclass.act.placement import (
@@ -48,6 +50,7 @@ from music_reclass.act.settle import (
 from music_reclass.audio.tags import read_tags
 from music_reclass.errors import DatabaseError, ParameterError, ReclassError
 from music_reclass.store.analyses import find_analysis
+from music_reclass.store.corrections import correction_for
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.files import record_moved
 from music_reclass.store.journal import retarget, set_done
@@ -76,6 +79,7 @@ class OrganiseSummary:
 
     run_id: int | None
     placed: list[tuple[Path, Path]] = field(default_factory=list)
+    companions: list[tuple[Path, Path]] = field(default_factory=list)
     unchanged: list[Path] = field(default_factory=list)
     skipped: list[FileOutcome] = field(default_factory=list)
     failed: list[FileOutcome] = field(default_factory=list)
@@ -89,7 +93,8 @@ class OrganiseSummary:
         return not self.failed and not self.unrecorded and self.error is None
 
     def counts(self) -> dict[str, int]:
-        return {"placed": len(self.placed), "unchanged": len(self.unchanged),
+        return {"placed": len(self.placed), "companions": len(self.companions),
+                "unchanged": len(self.unchanged),
                 "skipped": len(self.skipped), "failed": len(self.failed),
                 "unrecorded": len(self.unrecorded)}
 
@@ -105,7 +110,9 @@ def choose_fields(
     """The pattern fields of one analysed file (see the module docstring)."""
     path = row.path
     tags = read_tags(path)
+    corrected = correction_for(conn, row.content_hash)
     predicted, _why_not = choose_genres(find_analysis(conn, row.content_hash, model_id),
+                                        correction=corrected.labels if corrected else None,
                                         min_confidence=min_confidence, top_k=1,
                                         normalise=normalise)
     if predicted:
@@ -132,13 +139,16 @@ def organise_library(
     into: str | os.PathLike,
     model_id: str,
     pattern: str = DEFAULT_PATTERN,
-    copy: bool = False,
+    copy: bool = True,
     dry_run: bool = False,
     min_confidence: float | None = None,
     on_collision: str = "suffix",
+    group: str = "album",
+    companions: bool = True,
     normalise: Callable[[str], str | None] | None = None,
     echo: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> OrganiseSummary:
     """Move (or copy) the analysed files under ``paths`` into ``into`` by ``pattern``.
 
@@ -157,7 +167,7 @@ def organise_library(
         original extension is appended when the last segment has neither
         ``{filename}`` nor ``{ext}``.
     copy : bool
-        Copy instead of move.
+        Copy (default: the originals stay where they are) or move.
     dry_run : bool
         Return (and echo) the placements; change nothing.
     min_confidence : float, optional
@@ -166,6 +176,14 @@ def organise_library(
     on_collision : {"suffix", "skip"}
         A taken target name gets " (1)", " (2)"... or the file is skipped.
         Existing files are never replaced.
+    group : {"album", "track"}
+        ``album``: the tracks of an album share its majority genre (one folder per
+        album); ``track``: each track its own genre.
+    companions : bool
+        Bring cover art, cue sheets, lyrics and notes along (see
+        :mod:`~music_reclass.act.companions`).
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each file (``total``: the analysed files).
     cancel : callable, optional
         Checked before each file; True stops the run (status ``cancelled``).
 
@@ -178,6 +196,8 @@ def organise_library(
     """
     check_pattern(pattern)
     check_into(into)
+    if group not in GROUPS:
+        raise ParameterError(f"--group must be one of {', '.join(GROUPS)}, not {group!r}")
     if on_collision not in safe_write.COLLISION_POLICIES:
         raise ParameterError(f"on_collision must be one of {safe_write.COLLISION_POLICIES}")
     into = Path(into).resolve()  # the DB stores resolved absolute paths
@@ -195,20 +215,27 @@ def organise_library(
         summary.run_id = journal.start_act_run(conn, "organise", {
             "paths": [display_path(p) for p in paths], "into": display_path(into),
             "pattern": pattern, "copy": copy, "min_confidence": min_confidence,
-            "model_id": model_id,
+            "model_id": model_id, "group": group,
         })
         safe_write.cleanup_stale_temps({r.path.parent for r in rows})
     taken: set[Path] = set()  # targets chosen in this run (for dry runs and clashes)
     unrecorded: dict[int, FileOutcome] = {}
-    for row in rows:
+    fields = _all_fields(conn, summary, rows, echo, model_id=model_id,
+                         min_confidence=min_confidence, normalise=normalise)
+    if group == "album":
+        keep_albums_together(fields)
+    done = 0
+    for done, row in enumerate(rows):
+        if on_progress is not None:
+            on_progress(done, len(rows))
         if cancel is not None and cancel():
             summary.status = "cancelled"
             break
         try:
-            _organise_one(conn, summary, row, into=into, pattern=pattern, copy=copy,
-                          dry_run=dry_run, model_id=model_id, min_confidence=min_confidence,
-                          normalise=normalise, on_collision=on_collision, taken=taken,
-                          echo=echo, unrecorded=unrecorded)
+            _organise_one(conn, summary, row, fields.get(row.path), into=into,
+                          pattern=pattern, copy=copy, dry_run=dry_run,
+                          on_collision=on_collision, taken=taken, echo=echo,
+                          unrecorded=unrecorded)
         except JournalStopped as stop:
             summary.error = str(stop)
             break
@@ -220,6 +247,13 @@ def organise_library(
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    else:
+        done = len(rows)  # every file went through (no cancel, no stop)
+    if on_progress is not None:
+        on_progress(done if rows else 0, len(rows))
+    if companions and summary.status != "cancelled" and summary.error is None:
+        _bring_companions(conn, summary, into=into, copy=copy, dry_run=dry_run, taken=taken,
+                          echo=echo, unrecorded=unrecorded)
     summary.unrecorded = retry_unrecorded(conn, unrecorded, "organise")
     if summary.status != "cancelled" and not summary.ok:
         summary.status = "failed"
@@ -229,9 +263,25 @@ def organise_library(
     return summary
 
 
-def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: AnalysedFile, *,
-                  into: Path, pattern: str, copy: bool, dry_run: bool, model_id: str,
-                  min_confidence: float | None, normalise: Callable[[str], str | None],
+def _all_fields(conn: sqlite3.Connection, summary: OrganiseSummary,
+                rows: Sequence[AnalysedFile], echo: Callable[[str], None],
+                **how: object) -> dict[Path, dict]:
+    """The pattern fields of every file still there; a file whose fields fail is a failure."""
+    fields: dict[Path, dict] = {}
+    for row in rows:
+        if not row.path.is_file():
+            continue
+        try:
+            fields[row.path] = choose_fields(conn, row, **how)  # type: ignore[arg-type]
+        except Exception as exc:  # noqa: BLE001 - one odd file must not abort the run
+            outcome = failure(row.path, exc)
+            summary.failed.append(outcome)
+            echo(f"failed: {outcome}")
+    return fields
+
+
+def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: AnalysedFile,
+                  fields: dict | None, *, into: Path, pattern: str, copy: bool, dry_run: bool,
                   on_collision: str, taken: set[Path], echo: Callable[[str], None],
                   unrecorded: dict[int, FileOutcome]) -> None:
     src = row.path
@@ -240,11 +290,10 @@ def _organise_one(conn: sqlite3.Connection, summary: OrganiseSummary, row: Analy
         summary.skipped.append(FileOutcome(str(row.given), "symlink",
                                            f"symbolic link (not moved; organise {shown})"))
         return
-    if not src.is_file():
-        summary.skipped.append(FileOutcome(str(src), "missing", "missing"))
-        return
-    fields = choose_fields(conn, row, model_id=model_id, min_confidence=min_confidence,
-                           normalise=normalise)
+    if fields is None:
+        if not src.is_file():
+            summary.skipped.append(FileOutcome(str(src), "missing", "missing"))
+        return  # its fields failed: already reported
     wanted = target_for(src, fields, into=into, pattern=pattern)
     if wanted == src or (wanted.exists() and src.exists() and wanted.samefile(src)):
         summary.unchanged.append(src)
@@ -298,9 +347,40 @@ def _free(wanted: Path, taken: set[Path], *, on_collision: str) -> Path | None:
         candidate = safe_write.with_suffix_number(wanted, n)
 
 
+def _bring_companions(conn: sqlite3.Connection, summary: OrganiseSummary, *, into: Path,
+                      copy: bool, dry_run: bool, taken: set[Path],
+                      echo: Callable[[str], None], unrecorded: dict[int, FileOutcome]) -> None:
+    """Place the companions of the folders whose tracks were placed (journalled too)."""
+    for move in plan_companions(summary.placed, copy=copy):
+        shown = display_path(move.source)
+        try:
+            if (done := copied_before(move.source, move.target)) is not None:
+                echo(f"{shown}: already in place as {display_path(done)}")
+                continue
+            target = _free(move.target, taken, on_collision="suffix")
+            taken.add(target)
+            if not dry_run:
+                target = _place(conn, summary, move.source, target, copy=move.copy, into=into,
+                                unrecorded=unrecorded, audio=False)
+            summary.companions.append((move.source, target))
+            echo(f"{shown} -> {display_path(target)} ({'copy' if move.copy else 'move'})")
+        except JournalStopped as stop:
+            summary.error = str(stop)
+            return
+        except Exception as exc:  # noqa: BLE001 - a companion never stops the run
+            outcome = failure(move.source, exc)
+            summary.failed.append(outcome)
+            echo(f"failed: {outcome}")
+
+
 def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target: Path, *,
-           copy: bool, into: Path, unrecorded: dict[int, FileOutcome]) -> Path:
-    """Move or copy ``src`` to ``target`` (journalled); returns where it went."""
+           copy: bool, into: Path, unrecorded: dict[int, FileOutcome],
+           audio: bool = True) -> Path:
+    """Move or copy ``src`` to ``target`` (journalled); returns where it went.
+
+    ``audio`` False: a companion file (no audio digest; not in ``summary.placed``).
+    """
+    placed = summary.placed if audio else []
     same_device = safe_write.same_device(src, into)
     sha = file_sha256(src)
     entry = journal.plan(
@@ -314,7 +394,7 @@ def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target
             "sha256": sha,
             "root": str(into),
         },
-        digest=audio_digest(src),
+        digest=audio_digest(src) if audio else None,
     )
     try:
         target = _move_retargeting(conn, entry, src, target, copy=copy)
@@ -325,7 +405,7 @@ def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target
         if settled.verdict not in ("unrecorded", "done") or not isinstance(exc, Exception):
             raise
         if settled.verdict == "done" or settled.changed:
-            summary.placed.append((src, target))
+            placed.append((src, target))
         if settled.verdict == "unrecorded":
             unrecorded[entry] = FileOutcome(str(src), "unrecorded", settled.message)
             raise JournalStopped(str(exc)) from exc
@@ -335,14 +415,14 @@ def _place(conn: sqlite3.Connection, summary: OrganiseSummary, src: Path, target
             record_moved(conn, src, target, copy=copy, run_id=summary.run_id)
             set_done(conn, entry)
     except DatabaseError as exc:
-        summary.placed.append((src, target))
+        placed.append((src, target))
         unrecorded[entry] = FileOutcome(str(src), exc.code,
                                         f"{'copied' if copy else 'moved'} to "
                                         f"{display_path(target)}, but the journal could not "
                                         "record it")
         raise JournalStopped(str(exc)) from exc
     safe_write.fault_point("done")
-    summary.placed.append((src, target))
+    placed.append((src, target))
     return target
 
 

@@ -53,14 +53,21 @@ def choose_genres(
     min_confidence: float | None,
     top_k: int | None = None,
     normalise: Callable[[str], str | None] | None = None,
+    correction: Sequence[str] | None = None,
 ) -> tuple[list[tuple[str, float]], str | None]:
     """The genres to write for one analysis, best first, or ``([], why not)``.
 
-    With ``min_confidence`` None the model's decision is followed: its ``decided``
-    genres, or nothing when it abstained (the reason is returned). Otherwise every genre
-    with confidence >= ``min_confidence``. Names go through ``normalise`` (None drops a
-    label); duplicates after normalisation keep their best confidence.
+    The owner's word wins: with a ``correction`` (the genres they gave the track, or
+    accepted), those are written, in their own words (tidied, never renamed), whatever
+    the model says. Otherwise, with ``min_confidence`` None the model's decision is
+    followed: its ``decided`` genres, or nothing when it abstained (the reason is
+    returned); with a number, every genre at least that confident. Names go through
+    ``normalise`` (None drops a label); duplicates after normalisation keep their best
+    confidence.
     """
+    if correction:
+        owned = [(name, 1.0) for name in dict.fromkeys(filter(None, map(clean_label, correction)))]
+        return (owned[:top_k] if top_k else owned), None
     if analysis is None or analysis.status != "ok":
         return [], "not analysed by this model"
     confidence = {item["label"]: float(item.get("confidence", 0.0)) for item in analysis.genres}

@@ -70,7 +70,8 @@ def repair_interrupted(conn: sqlite3.Connection) -> list[str]:
     able to record it) are settled and the run is marked ``interrupted`` (or the status
     its process meant to record); then the planned rows of runs that already ended.
     Runs still in progress (their process alive) are left alone. Only tag, organise and
-    undo runs have a journal (a classify run is never settled here). A row that cannot
+    undo runs have a journal of files (a classify run is never settled here; the rows of
+    Plex items are settled from the server by :mod:`music_reclass.plex`). A row that cannot
     be settled (unreadable, unexpected error) is marked ``failed`` with the reason: one
     bad row never blocks the library.
 
@@ -91,7 +92,7 @@ def repair_interrupted(conn: sqlite3.Connection) -> list[str]:
         store_runs.finish_run(conn, run.id, status, summary)
         safe_write.cleanup_stale_temps(_dirs_of_run(conn, run.id))
     kinds: dict[int, store_runs.RunRow | None] = {}
-    for entry in rows.planned_entries(conn):
+    for entry in rows.planned_entries(conn, rows.FILE_ACTIONS):
         if entry.run_id not in kinds:
             kinds[entry.run_id] = store_runs.get_run(conn, entry.run_id)
         run = kinds[entry.run_id]

@@ -35,6 +35,7 @@ from music_reclass.act.tagwrite import plan_genres, write_genres
 from music_reclass.audio.hashing import content_hash
 from music_reclass.errors import DatabaseError, ParameterError
 from music_reclass.store.analyses import find_analysis
+from music_reclass.store.corrections import correction_for
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.journal import set_done, set_planned_after
 
@@ -82,6 +83,7 @@ def tag_library(
     normalise: Callable[[str], str | None] | None = None,
     echo: Callable[[str], None] | None = None,
     cancel: Callable[[], bool] | None = None,
+    on_progress: Callable[[int, int], None] | None = None,
 ) -> TagRunSummary:
     """Write the genres of one model's analyses into the files under ``paths``.
 
@@ -110,6 +112,8 @@ def tag_library(
         Genre name normaliser (default: :func:`taxonomy_normaliser`).
     echo : callable, optional
         Called with one line per change or problem.
+    on_progress : callable, optional
+        ``on_progress(done, total)`` after each file (``total``: the analysed files).
     cancel : callable, optional
         Checked before each file; when it returns True the run stops (status
         ``cancelled``), the files done so far stay done and journalled.
@@ -139,7 +143,10 @@ def tag_library(
             "top_k": top_k, "mode": mode, "model_id": model_id,
         })
     unrecorded: dict[int, FileOutcome] = {}
-    for row in rows:
+    done = 0
+    for done, row in enumerate(rows):
+        if on_progress is not None:
+            on_progress(done, len(rows))
         if cancel is not None and cancel():
             summary.status = "cancelled"
             break
@@ -158,6 +165,10 @@ def tag_library(
             outcome = failure(row.path, exc)
             summary.failed.append(outcome)
             echo(f"failed: {outcome}")
+    else:
+        done = len(rows)  # every file went through (no cancel, no stop)
+    if on_progress is not None:
+        on_progress(done if rows else 0, len(rows))
     summary.unrecorded = retry_unrecorded(conn, unrecorded, "tag")
     if summary.status != "cancelled" and not summary.ok:
         summary.status = "failed"
@@ -180,7 +191,9 @@ def _tag_one(conn: sqlite3.Connection, summary: TagRunSummary, row: AnalysedFile
         summary.skipped.append(FileOutcome(str(path), "changed-since-analysis",
                                            "changed or missing since it was analysed"))
         return
+    corrected = correction_for(conn, row.content_hash)
     genres, why_not = choose_genres(find_analysis(conn, row.content_hash, model_id),
+                                    correction=corrected.labels if corrected else None,
                                     min_confidence=min_confidence, top_k=top_k,
                                     normalise=normalise)
     if not genres:

@@ -17,13 +17,16 @@ Moves and copies
 A file that cannot be undone is refused and reported; the rest go on. Undo refuses a
 run still in progress. Undo is itself a journalled run (kind ``undo``; a database
 error half-way is settled like a tag run's) and is idempotent.
+
+A ``plex-push`` run is undone by the handler :mod:`music_reclass.plex` registers with
+:func:`register_undo_handler` (its changes are on a Plex server, not in files).
 """
 
 from __future__ import annotations
 
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,7 +67,7 @@ from music_reclass.store import runs as store_runs
 from music_reclass.store.db import display_path, transaction
 from music_reclass.store.journal import Entry, entries, set_done, set_planned_after
 
-__all__ = ["UndoReport", "latest_undoable_run", "undo_run"]
+__all__ = ["UndoReport", "latest_undoable_run", "register_undo_handler", "undo_run"]
 
 
 @dataclass
@@ -93,8 +96,20 @@ class UndoReport:
         return not self.refused and not self.unrecorded and self.error is None
 
 
+#: Undo of the run kinds whose changes are not files (``plex-push``), registered by the
+#: room that makes them (:mod:`music_reclass.plex`, on import): act never imports it.
+#: ``handler(conn, run_id, *, dry_run) -> UndoReport``.
+UndoHandler = Callable[..., "UndoReport"]
+_HANDLERS: dict[str, UndoHandler] = {}
+
+
+def register_undo_handler(kind: str, handler: UndoHandler) -> None:
+    """Let :func:`undo_run` undo runs of ``kind`` (one of ``UNDOABLE_KINDS``) with ``handler``."""
+    _HANDLERS[kind] = handler
+
+
 def latest_undoable_run(conn: sqlite3.Connection) -> int | None:
-    """The newest tag/organise run with ``done`` rows not yet undone."""
+    """The newest tag/organise/plex-push run with ``done`` rows not yet undone."""
     return rows.latest_undoable_run(conn, UNDOABLE_KINDS)
 
 
@@ -113,8 +128,12 @@ def _check_undoable(conn: sqlite3.Connection, run: store_runs.RunRow | None,
         raise ParameterError(f"no run {run_id} in this library")
     if run.kind not in UNDOABLE_KINDS:
         raise ParameterError(
-            f"run {run_id} is a {run.kind} run: only tag and organise runs can be undone"
+            f"run {run_id} is a {run.kind} run: only {', '.join(UNDOABLE_KINDS)} runs can be "
+            "undone"
         )
+    if run.kind not in ("tag", "organise") and run.kind not in _HANDLERS:
+        raise ParameterError(f"run {run_id} is a {run.kind} run and nothing here can undo it "
+                             "(the package that made it is not loaded)")
     pid = run.params.get("pid")
     if (run.status == "running" and ended_run(conn, run.id) is None
             and pid_alive(pid, run.params.get("pid_start"))):
@@ -132,7 +151,7 @@ def undo_run(
     conn : sqlite3.Connection
         The library database.
     run_id : int, optional
-        A tag or organise run.
+        A tag or organise run (or a plex-push run: see :func:`register_undo_handler`).
     dry_run : bool
         Report what would be undone; change nothing.
 
@@ -152,7 +171,13 @@ def undo_run(
         run_id = latest_undoable_run(conn)
         if run_id is None:
             return UndoReport(None, settled=settled)
-    _check_undoable(conn, store_runs.get_run(conn, run_id), run_id)
+    run = store_runs.get_run(conn, run_id)
+    _check_undoable(conn, run, run_id)
+    assert run is not None
+    if run.kind in _HANDLERS:
+        report = _HANDLERS[run.kind](conn, run_id, dry_run=dry_run)
+        report.settled = settled + report.settled
+        return report
     report = UndoReport(run_id, settled=settled)
     todo = [e for e in reversed(entries(conn, run_id)) if e.state == "done"]
     report.skipped = [

@@ -29,7 +29,6 @@ import contextlib
 import math
 import os
 import stat
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,33 +37,27 @@ import numpy as np
 import soundfile as sf
 import soxr
 
+from music_reclass.audio.backends import (
+    BACKENDS,
+    MAX_ABS_SAMPLE,
+    PYAV_FORMATS,
+    SOUNDFILE_FORMATS,
+    PyAVBackend,
+    backend_order,
+    sanitise,
+)
 from music_reclass.audio.discover import special_file_kind
 from music_reclass.audio.probe import describe_content, sniff_format
 from music_reclass.errors import (
     AudioError,
     CorruptAudioError,
     ParameterError,
-    SilentAudioError,
     UnreadableFileError,
     UnsupportedFormatError,
 )
 
 __all__ = ["AudioInfo", "AudioReader", "audio_info", "load_audio", "open_audio",
            "SOUNDFILE_FORMATS", "PYAV_FORMATS", "MAX_ABS_SAMPLE"]
-
-#: Sniffed formats libsndfile can read (tried first, then PyAV, except _PYAV_FIRST).
-SOUNDFILE_FORMATS = frozenset({"wav", "rf64", "w64", "flac", "ogg", "opus", "aiff", "au",
-                               "caf", "mp3"})
-#: MP3 goes to FFmpeg first although libsndfile (mpg123) decodes it 1.2-2.5x faster:
-#: mpg123 prints its diagnostics straight to the process's stderr (fd 2: "Note: Illegal
-#: Audio-MPEG-Header...", "Warning: Xing stream size off...") on every damaged or cut
-#: file, which garbles a command line's output, and it stops early at some corrupted
-#: frames where FFmpeg skips them. FFmpeg's seeks (timestamps) were sample-exact on
-#: every real MP3 tried. libsndfile remains the fallback.
-_PYAV_FIRST = frozenset({"mp3"})
-#: Sniffed formats decoded with PyAV only.
-PYAV_FORMATS = frozenset({"mp4", "aac", "asf", "wavpack", "ape", "matroska", "speex",
-                          "ogg-flac"})
 
 #: libsndfile 1.2's Ogg Vorbis seek lands up to ~0.1 s off on some files (measured
 #: against a full decode); FFmpeg's timestamps are right to within ~30 ms, so seeks
@@ -73,24 +66,8 @@ _SEEK_WITH_PYAV = frozenset({"ogg"})
 #: Seeks through FFmpeg are exact for MP3, AAC (MP4 and ADTS) and Opus, within ~30 ms
 #: for Vorbis and ~10 ms for WMA (ASF timestamps): far below what changes a genre.
 
-#: Float files may legitimately exceed 1.0 a little; values beyond this are garbage that
-#: would overflow float32 power spectra downstream, so they are clipped.
-MAX_ABS_SAMPLE = 64.0
-
-_PYAV_PREROLL_S = 0.2
 _RESAMPLE_MARGIN_S = 0.02  # context read on both sides so soxr's filter has no edge
-_BLOCK_SAMPLES = 1 << 22  # read/downmix in blocks so a long file never sits whole in RAM
 _MAX_MESSAGE = 160
-
-_SUBTYPE_CODECS = {
-    "PCM_S8": "pcm_s8", "PCM_U8": "pcm_u8", "PCM_16": "pcm_s16", "PCM_24": "pcm_s24",
-    "PCM_32": "pcm_s32", "FLOAT": "pcm_f32", "DOUBLE": "pcm_f64", "ULAW": "ulaw",
-    "ALAW": "alaw", "IMA_ADPCM": "adpcm_ima", "MS_ADPCM": "adpcm_ms", "GSM610": "gsm",
-    "VORBIS": "vorbis", "OPUS": "opus", "MPEG_LAYER_I": "mp1", "MPEG_LAYER_II": "mp2",
-    "MPEG_LAYER_III": "mp3", "ALAC_16": "alac", "ALAC_20": "alac", "ALAC_24": "alac",
-    "ALAC_32": "alac",
-}
-_PYAV_CODECS = {"mp3float": "mp3", "mp2float": "mp2", "mp1float": "mp1", "aac_fixed": "aac"}
 
 
 @dataclass(frozen=True)
@@ -134,268 +111,6 @@ def _decoder_message(exc: BaseException) -> str:
     return _one_line(f"{type(exc).__name__}: {exc}")
 
 
-# --- backends ---------------------------------------------------------------------
-
-class _SoundfileBackend:
-    name = "soundfile"
-
-    def __init__(self, path: Path, fmt: str):
-        self._file = sf.SoundFile(str(path))
-        self.native_rate = int(self._file.samplerate)
-        self.channels = int(self._file.channels)
-        frames = self._file.frames
-        # libsndfile reports 2**63-1 frames when it cannot know the length
-        self.frames = frames if 0 <= frames < 2**62 else None
-        self.codec = _SUBTYPE_CODECS.get(self._file.subtype, self._file.subtype.lower())
-        self.duration = self.frames / self.native_rate if self.frames is not None else math.nan
-
-    def read(self, start: int, count: int | None) -> np.ndarray:
-        if self.frames is not None and start >= self.frames:
-            return np.zeros(0, dtype=np.float32)
-        if start:
-            self._file.seek(start)
-        blocks = []
-        remaining = count
-        # a block of at most ~4 M samples whatever the channel count (a damaged header
-        # may announce hundreds of channels)
-        block_frames = max(1024, _BLOCK_SAMPLES // max(self.channels, 1))
-        while remaining is None or remaining > 0:
-            want = block_frames if remaining is None else min(block_frames, remaining)
-            block = self._file.read(want, dtype="float32", always_2d=True)
-            if len(block) == 0:
-                break
-            blocks.append(_downmix(block.T))
-            if remaining is not None:
-                remaining -= len(block)
-            if len(block) < want:
-                break
-        return np.concatenate(blocks) if blocks else np.zeros(0, dtype=np.float32)
-
-    def close(self) -> None:
-        self._file.close()
-
-
-class _PyAVBackend:
-    name = "pyav"
-
-    def __init__(self, path: Path, fmt: str):
-        self._path = path
-        self._container = av.open(str(path), metadata_errors="ignore")
-        try:
-            if not self._container.streams.audio:
-                raise UnsupportedFormatError("no audio stream in the file")
-            self._stream = self._container.streams.audio[0]
-            context = self._stream.codec_context
-            if context is None or context.codec is None:
-                raise CorruptAudioError("audio stream without decoder parameters")
-            self.native_rate = int(context.sample_rate or self._stream.rate or 0)
-            if self.native_rate <= 0:
-                raise CorruptAudioError("audio stream has no sample rate")
-            self.channels = int(context.channels or 1)
-            self.codec = _PYAV_CODECS.get(context.codec.name, context.codec.name)
-            self.duration = self._duration()
-            self.frames = (int(round(self.duration * self.native_rate))
-                           if math.isfinite(self.duration) else None)
-            self._origin = self._first_timestamp()
-        except BaseException:
-            self._container.close()
-            raise
-
-    def _duration(self) -> float:
-        stream = self._stream
-        if stream.duration is not None and stream.time_base is not None:
-            return float(stream.duration * stream.time_base)
-        if self._container.duration is not None:
-            return self._container.duration / av.time_base
-        return math.nan
-
-    def _first_timestamp(self) -> float | None:
-        """Time (s) of the first decodable frame: "0 s" for every later seek.
-
-        Streams do not reliably start at pts 0 (encoder delay, ASF preroll, MP3 with a
-        LAME tag), and ``stream.start_time`` is not always the first frame's time; a
-        full decode starts at the first frame, so seeks must count from there too.
-        """
-        origin = None
-        for packet in self._demux():
-            try:
-                frames = packet.decode()
-            except (av.FFmpegError, ValueError):
-                continue
-            if frames:
-                frame = frames[0]
-                if frame.pts is not None and frame.time_base is not None:
-                    origin = float(frame.pts * frame.time_base)
-                break
-        self._reopen()
-        return origin
-
-    def read(self, start: int, count: int | None) -> np.ndarray:
-        if start > 0 and self._seek(start):
-            try:
-                return self._decode(start, count, seeked=True)
-            except _SeekMissed:
-                self._reopen()
-        elif start > 0:
-            self._reopen()
-        return self._decode(start, count, seeked=False)
-
-    def _seek(self, start: int) -> bool:
-        time_base = self._stream.time_base
-        if time_base is None or self._origin is None:
-            return False
-        # land a little early: MDCT codecs (AAC, Vorbis, Opus, WMA) and MP3's bit
-        # reservoir need the previous frames to decode the first wanted one correctly
-        target = max(start / self.native_rate - _PYAV_PREROLL_S, 0.0) + self._origin
-        try:
-            self._container.seek(int(target / time_base), stream=self._stream, backward=True)
-        except (av.FFmpegError, OSError, ValueError):
-            self._reopen()
-            return False
-        return True
-
-    def _reopen(self) -> None:
-        self._container.close()
-        self._container = av.open(str(self._path), metadata_errors="ignore")
-        self._stream = self._container.streams.audio[0]
-
-    def _decode(self, start: int, count: int | None, *, seeked: bool) -> np.ndarray:
-        """Decode from the current position; keep frames [start, start + count)."""
-        chunks: list[np.ndarray] = []
-        kept = 0
-        position = 0  # running frame index when timestamps are missing
-        bad_packets = 0
-        good_packets = 0
-        first = True
-        for packet in self._demux():
-            try:
-                frames = packet.decode()
-            except (av.FFmpegError, ValueError):
-                bad_packets += 1  # damaged packet: skip it, as players do
-                if bad_packets > 50 and bad_packets > good_packets:
-                    break
-                continue
-            good_packets += 1
-            for frame in frames:
-                try:
-                    samples = _frame_to_mono(frame)
-                except _BadFrame:
-                    bad_packets += 1
-                    continue
-                if frame.sample_rate and frame.sample_rate != self.native_rate:
-                    samples = soxr.resample(samples, frame.sample_rate, self.native_rate)
-                frame_start = self._frame_start(frame, position)
-                if seeked and first and frame_start is None:
-                    raise _SeekMissed
-                if seeked and first and frame_start > start:
-                    raise _SeekMissed  # landed after the target: decode from the start
-                first = False
-                if frame_start is None:
-                    frame_start = position
-                position = frame_start + len(samples)
-                lo = max(start - frame_start, 0)
-                if lo >= len(samples):
-                    continue
-                piece = samples[lo:]
-                if count is not None:
-                    piece = piece[: count - kept]
-                chunks.append(piece)
-                kept += len(piece)
-                if count is not None and kept >= count:
-                    return np.concatenate(chunks)
-        if not chunks and good_packets == 0 and bad_packets:
-            raise CorruptAudioError("every audio packet failed to decode")
-        return np.concatenate(chunks) if chunks else np.zeros(0, dtype=np.float32)
-
-    def _demux(self) -> Iterator[av.Packet]:
-        packets = self._container.demux(self._stream)
-        while True:
-            try:
-                packet = next(packets)
-            except StopIteration:
-                return
-            except (av.FFmpegError, OSError, ValueError):
-                return  # truncated or damaged container: keep what was decoded
-            yield packet  # the last, empty one flushes the frames the decoder holds back
-
-    def _frame_start(self, frame: av.AudioFrame, position: int) -> int | None:
-        if frame.pts is None or frame.time_base is None or self._origin is None:
-            return None
-        return int(round((float(frame.pts * frame.time_base) - self._origin) * self.native_rate))
-
-    def close(self) -> None:
-        self._container.close()
-
-
-class _SeekMissed(Exception):
-    """PyAV's seek could not be trusted; decode from the start instead."""
-
-
-class _BadFrame(Exception):
-    """A decoded frame whose buffers do not match its own description."""
-
-
-_MAX_CHANNELS = 64
-
-
-def _check_frame(frame: av.AudioFrame) -> int:
-    """Channel count of a frame that is safe to copy out, or raise :class:`_BadFrame`.
-
-    A damaged AAC packet can decode to a frame announcing, say, 38 channels with 45
-    planes; PyAV's ``to_ndarray`` then reads unallocated memory and the process dies
-    (SIGSEGV, found by fuzzing). Such frames are dropped like undecodable packets.
-    """
-    channels = frame.layout.nb_channels
-    planes = frame.planes
-    expected_planes = channels if frame.format.is_planar else 1
-    if not 1 <= channels <= _MAX_CHANNELS or len(planes) != expected_planes:
-        raise _BadFrame
-    per_plane = frame.samples * frame.format.bytes * (1 if frame.format.is_planar else channels)
-    if frame.samples < 0 or any(plane.buffer_size < per_plane for plane in planes):
-        raise _BadFrame
-    return channels
-
-
-def _frame_to_mono(frame: av.AudioFrame) -> np.ndarray:
-    """Any PyAV frame (planar/packed, int/float) -> mono float32."""
-    channels = _check_frame(frame)
-    array = frame.to_ndarray()
-    if not frame.format.is_planar:
-        array = array.reshape(-1, channels).T
-    if array.dtype == np.uint8:
-        array = (array.astype(np.float32) - 128.0) / 128.0
-    elif np.issubdtype(array.dtype, np.integer):
-        array = array.astype(np.float32) / float(2 ** (8 * array.dtype.itemsize - 1))
-    else:
-        array = array.astype(np.float32, copy=False)
-    return _downmix(array)
-
-
-def _downmix(channels_first: np.ndarray) -> np.ndarray:
-    """Mean of the channels, float32.
-
-    Each channel is scaled before summing, so float values near the float32 limit
-    (damaged float files) do not overflow; inf and NaN stay as they are, for
-    :func:`_sanitise` (numpy's warnings about them are expected, hence silenced).
-    """
-    if channels_first.shape[0] == 1:
-        return channels_first[0].astype(np.float32, copy=True)
-    with np.errstate(over="ignore", invalid="ignore"):
-        scaled = channels_first * np.float32(1.0 / channels_first.shape[0])
-        return scaled.sum(axis=0, dtype=np.float32)
-
-
-_BACKENDS = {"soundfile": _SoundfileBackend, "pyav": _PyAVBackend}
-
-
-def _backend_order(fmt: str) -> tuple[str, ...]:
-    if fmt in _PYAV_FIRST:
-        return ("pyav", "soundfile")
-    if fmt in SOUNDFILE_FORMATS:
-        return ("soundfile", "pyav")
-    return ("pyav",)
-
-
 # --- the reader -------------------------------------------------------------------
 
 class AudioReader:
@@ -407,9 +122,9 @@ class AudioReader:
     def __init__(self, path: Path, fmt: str):
         self.path = path
         self.format = fmt
-        self._order = _backend_order(fmt)
+        self._order = backend_order(fmt)
         self._backend, self._failures = self._open_first(self._order)
-        self._seeker: _PyAVBackend | None = None
+        self._seeker: PyAVBackend | None = None
         self.info = AudioInfo(
             duration=float(self._backend.duration),
             sample_rate=self._backend.native_rate,
@@ -422,7 +137,7 @@ class AudioReader:
         failures: list[BaseException] = []
         for name in names:
             try:
-                return _BACKENDS[name](self.path, self.format), failures
+                return BACKENDS[name](self.path, self.format), failures
             except AudioError as exc:
                 failures.append(exc)
             except OSError as exc:
@@ -441,14 +156,14 @@ class AudioReader:
         if count == 0:
             return np.zeros(0, dtype=np.float32)
         if sr == native:
-            return _sanitise(self._read_native(start, count))
+            return sanitise(self._read_native(start, count))
         # resample with some context on both sides, then cut: the span is then identical
         # to the same span of a whole-file decode (no filter ramp at its edges)
         margin = int(_RESAMPLE_MARGIN_S * native)
         before = min(margin, start)
         samples = self._read_native(start - before,
                                     None if count is None else count + before + margin)
-        samples = _sanitise(samples)
+        samples = sanitise(samples)
         if len(samples) == 0:
             return samples
         resampled = soxr.resample(samples, native, sr, quality="HQ").astype(np.float32,
@@ -463,7 +178,7 @@ class AudioReader:
         if start > 0 and self.format in _SEEK_WITH_PYAV and self._backend.name != "pyav":
             with contextlib.suppress(Exception):
                 if self._seeker is None:
-                    self._seeker = _PyAVBackend(self.path, self.format)
+                    self._seeker = PyAVBackend(self.path, self.format)
                 return self._seeker.read(start, count)
             # PyAV failed on this file: libsndfile's approximate seek is better than nothing
         try:
@@ -497,7 +212,7 @@ class AudioReader:
             if name == self._backend.name:
                 continue
             try:
-                backend = _BACKENDS[name](self.path, self.format)
+                backend = BACKENDS[name](self.path, self.format)
             except Exception:  # noqa: BLE001, S112 - this backend cannot open it either
                 continue
             try:
@@ -519,19 +234,6 @@ class AudioReader:
 
     def __exit__(self, *exc_info) -> None:
         self.close()
-
-
-def _sanitise(samples: np.ndarray) -> np.ndarray:
-    """Zero NaN/inf samples and clip absurd values (see the module docstring)."""
-    finite = np.isfinite(samples)
-    if not finite.all():
-        if not finite.any():
-            raise SilentAudioError("all samples are NaN or infinite")
-        samples = np.where(finite, samples, np.float32(0.0))
-    peak = np.max(np.abs(samples)) if len(samples) else 0.0
-    if peak > MAX_ABS_SAMPLE:
-        samples = np.clip(samples, -MAX_ABS_SAMPLE, MAX_ABS_SAMPLE)
-    return samples.astype(np.float32, copy=False)
 
 
 def _unreadable(exc: OSError) -> UnreadableFileError:

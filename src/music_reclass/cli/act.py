@@ -13,6 +13,7 @@ from pathlib import Path
 
 import typer
 
+from music_reclass.act.placement import DEFAULT_PATTERN
 from music_reclass.act.tagio import MODES
 from music_reclass.cli.app import app
 from music_reclass.cli.common import (
@@ -23,6 +24,7 @@ from music_reclass.cli.common import (
     fail,
     handled,
     open_library,
+    setting,
 )
 
 MODEL_HELP = "Use this model's genres (default: the library's active model)."
@@ -55,9 +57,10 @@ def tag_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders classified before."),
     min_confidence: float | None = typer.Option(None, "--min-confidence", min=0.0, max=1.0,
                                                 help=CONFIDENCE_HELP),
-    top_k: int = typer.Option(3, "--top-k", min=1, help="Write at most this many genres."),
-    mode: str = typer.Option(
-        "replace", "--mode", help="replace | append | fill (only files without a genre)."),
+    top_k: int | None = typer.Option(None, "--top-k", min=1,
+                                     help="Write at most this many genres (default 3)."),
+    mode: str | None = typer.Option(
+        None, "--mode", help="replace (default) | append | fill (only files without a genre)."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print the exact change per file; write nothing."),
     model: str | None = typer.Option(None, "--model", help=MODEL_HELP),
@@ -65,6 +68,9 @@ def tag_command(
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the summary."),
 ) -> None:
     """Write the predicted genres into the files' tags (journalled; `reclass undo` reverts)."""
+    min_confidence = setting("tag", "min_confidence", min_confidence)
+    top_k = setting("tag", "top_k", top_k, 3)
+    mode = setting("tag", "mode", mode, "replace")
     if mode not in MODES:
         raise fail(f"--mode must be one of {', '.join(MODES)}, not {mode!r}")
     library = open_library(db)
@@ -89,11 +95,19 @@ def tag_command(
 def organise_command(
     paths: list[Path] = typer.Argument(..., help="Files or folders classified before."),
     into: Path = typer.Option(..., "--into", help="Target folder."),
-    pattern: str = typer.Option(
-        "{genre}/{artist}/{album}/{filename}", "--pattern",
-        help="Fields: genre artist album title filename ext year. When the last part has"
-             " neither {filename} nor {ext}, the original extension is appended."),
-    copy: bool = typer.Option(False, "--copy/--move", help="Copy instead of move (default: move)."),
+    pattern: str | None = typer.Option(
+        None, "--pattern",
+        help="Fields: genre artist album title filename ext year (default: "
+             "{genre}/{artist}/{album}/{filename}). When the last part has neither "
+             "{filename} nor {ext}, the original extension is appended."),
+    copy: bool | None = typer.Option(
+        None, "--copy/--move", help="Copy, leaving the originals in place (default), or move."),
+    group: str = typer.Option(
+        "album", "--group",
+        help="album: an album's tracks share its majority genre (one folder per album); "
+             "track: each track its own."),
+    no_companions: bool = typer.Option(
+        False, "--no-companions", help="Leave cover art, cue sheets and lyrics where they are."),
     dry_run: bool = typer.Option(
         False, "--dry-run", help="Print where each file would go; change nothing."),
     min_confidence: float | None = typer.Option(
@@ -106,12 +120,16 @@ def organise_command(
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
     quiet: bool = typer.Option(False, "--quiet", "-q", help="Only failures and the summary."),
 ) -> None:
-    """Move or copy files into genre folders (journalled; never overwrites)."""
+    """Copy (or move) files into genre folders, albums together, cover art and lyrics
+    along (journalled; never overwrites; `reclass undo` puts everything back)."""
     library = open_library(db)
+    copy = setting("organise", "copy", copy, True)
+    pattern = setting("organise", "pattern", pattern, DEFAULT_PATTERN)
     with handled():
         summary = library.organise(paths, into=into, model=model, pattern=pattern, copy=copy,
                                    dry_run=dry_run, min_confidence=min_confidence,
                                    on_collision="skip" if skip_existing else "suffix",
+                                   group=group, companions=not no_companions,
                                    echo=None if quiet else echo)
     verb = ("would copy" if copy else "would move") if dry_run else ("copied" if copy else "moved")
     lines = [] if quiet else [f"skipped: {s}" for s in summary.skipped]
@@ -119,20 +137,22 @@ def organise_command(
     extra, clause = _unrecorded(summary)
     lines += extra
     lines.append(
-        f"{verb} {len(summary.placed)} file(s){clause}, {len(summary.unchanged)} already in "
-        f"place, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
+        f"{verb} {len(summary.placed)} file(s){clause} and {len(summary.companions)} "
+        f"companion(s), {len(summary.unchanged)} already in place, "
+        f"{len(summary.skipped)} skipped, {len(summary.failed)} failed"
         + ("" if summary.run_id is None else f" (run {summary.run_id})"))
     _finish(summary.ok, lines)
 
 
 @app.command("undo")
 def undo_command(
-    run: int | None = typer.Argument(None, help="Run id to undo (default: the latest tag/organise run)."),
+    run: int | None = typer.Argument(None, help="Run id to undo (default: the latest tag/organise/plex-push run)."),
     dry_run: bool = typer.Option(False, "--dry-run", help="Print what would be undone; change nothing."),
     db: Path | None = typer.Option(None, "--db", help=DB_HELP),
 ) -> None:
     """Undo a tag or organise run: byte for byte where a file is as the run left it, else its
-    genre alone (your later edits kept); refuses, with the reason, what it cannot undo."""
+    genre alone (your later edits kept); refuses, with the reason, what it cannot undo. A
+    plex-push run gets Plex's genres and locks back; a correct run's corrections go."""
     library = open_library(db)
     with handled():
         report = library.undo(run, dry_run=dry_run)

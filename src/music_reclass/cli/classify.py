@@ -199,7 +199,7 @@ def classify_command(
             if bar is not None:
                 bar.update(task, completed=done, total=total)
 
-        if not library.exists and not quiet:
+        if not library.exists and not library.path.is_dir() and not quiet:
             stderr_console().print(f"creating the library database {library.path}",
                                    markup=False)
         run = library.classify(paths, model=model, taxonomy=taxonomy, cascade=bool(cascade),

@@ -15,7 +15,7 @@ from music_reclass import __version__
 from music_reclass.cli.app import app
 
 # Importing a command module registers its commands; this order is `reclass --help`'s.
-COMMAND_MODULES = ("classify", "query", "act", "review", "learn", "settings")
+COMMAND_MODULES = ("classify", "query", "act", "review", "learn", "plex", "serve", "settings")
 for _name in COMMAND_MODULES:
     importlib.import_module(f"music_reclass.cli.{_name}")
 

@@ -207,7 +207,7 @@ def runs_command(
         table.add_column(column, overflow="fold")
     for run in runs:
         params = run.params
-        what = params.get("model") or ""
+        what = params.get("model") or params.get("server_name") or ""  # a Plex run: its server
         if params.get("paths"):
             what += (" " if what else "") + ", ".join(
                 display_path(os.path.basename(str(p)) or str(p)) for p in params["paths"][:2])

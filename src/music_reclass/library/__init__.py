@@ -21,28 +21,37 @@ from music_reclass.library.classify import ClassifyMixin, ClassifyRun
 from music_reclass.library.core import CancelToken
 from music_reclass.library.learn import CompareOutcome, EvaluateOutcome, LearnMixin, TrainOutcome
 from music_reclass.library.models import ModelSpec
+from music_reclass.library.plex import PlexMixin, PlexPullReport, PulledLabel
 from music_reclass.library.query import LibraryStats, ModelInfo, QueryMixin
 from music_reclass.library.review import CorrectionReport, ReviewMixin
+from music_reclass.library.serve import AudioSource, ChangeView, ChartData, FilePage, ServeMixin
 from music_reclass.store.queries import FileQuery, FileView
 
 __all__ = [
+    "AudioSource",
     "CancelToken",
+    "ChangeView",
+    "ChartData",
     "ClassifyRun",
     "CorrectionReport",
     "CompareOutcome",
     "EvaluateOutcome",
+    "FilePage",
     "FileQuery",
     "FileView",
     "Library",
     "LibraryStats",
     "ModelInfo",
     "ModelSpec",
+    "PlexPullReport",
     "PruneReport",
+    "PulledLabel",
     "TrainOutcome",
 ]
 
 
-class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin):
+class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin, ServeMixin,
+              PlexMixin):
     """A music library database and every job on it.
 
     Parameters
@@ -58,8 +67,12 @@ class Library(QueryMixin, ClassifyMixin, ActMixin, ReviewMixin, LearnMixin):
     Jobs: :meth:`classify`; :meth:`files`, :meth:`iter_files`, :meth:`file`,
     :meth:`runs`, :meth:`stats`, :meth:`models`, :meth:`use_model`; :meth:`tag`,
     :meth:`organise`, :meth:`undo`, :meth:`prune`; :meth:`review_queue`, :meth:`correct`,
-    :meth:`accept`, :meth:`corrections`; :meth:`train`, :meth:`evaluate`,
-    :meth:`compare`, :meth:`analyze`.
+    :meth:`accept`, :meth:`correct_each`, :meth:`corrections`; :meth:`train`,
+    :meth:`evaluate`, :meth:`compare`, :meth:`analyze`; :meth:`plex_status`,
+    :meth:`plex_push`, :meth:`plex_pull`, :meth:`plex_undo` (a Plex Media Server); for
+    browsing front ends :meth:`file_page`, :meth:`review_page`, :meth:`accept_above`,
+    :meth:`file_story`, :meth:`audio_source`, :meth:`charts`, :meth:`library_roots`,
+    :meth:`job_paths`, :meth:`tag_job`, :meth:`organise_job`.
     """
 
     def __init__(self, db_path=None, *, classifier_factory=None) -> None:  # noqa: ANN001

@@ -55,6 +55,7 @@ class ActMixin(LibraryBase):
         dry_run: bool = False,
         echo: Callable[[str], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> TagRunSummary:
         """Write the genres of the active model (or ``model``) into the files' tags.
 
@@ -70,7 +71,8 @@ class ActMixin(LibraryBase):
         conn = self.connection() if dry_run else self.writable_connection()
         return tag_library(conn, paths, model_id=model_id, min_confidence=min_confidence,
                            top_k=top_k, mode=mode, dry_run=dry_run,
-                           normalise=self._normaliser(model_id), echo=echo, cancel=cancel)
+                           normalise=self._normaliser(model_id), echo=echo, cancel=cancel,
+                           on_progress=on_progress)
 
     def organise(
         self,
@@ -79,33 +81,42 @@ class ActMixin(LibraryBase):
         into: str | os.PathLike,
         model: str | None = None,
         pattern: str = DEFAULT_PATTERN,
-        copy: bool = False,
+        copy: bool = True,
         dry_run: bool = False,
         min_confidence: float | None = None,
         on_collision: str = "suffix",
+        group: str = "album",
+        companions: bool = True,
         echo: Callable[[str], None] | None = None,
         cancel: Callable[[], bool] | None = None,
+        on_progress: Callable[[int, int], None] | None = None,
     ) -> OrganiseSummary:
-        """Move or copy the analysed files under ``paths`` into genre folders under ``into``.
+        """Copy (or move) the analysed files under ``paths`` into genre folders under ``into``.
 
-        Never overwrites: a taken name gets `` (1)`` (or the file is skipped). Every
-        move is journalled; :meth:`undo` puts the files back.
+        Albums stay together (their majority genre) and cover art, cue sheets and lyrics
+        come along. Never overwrites: a taken name gets `` (1)`` (or the file is skipped).
+        Every move or copy is journalled; :meth:`undo` puts everything back.
         """
         model_id, _ = self.model_id_for(model)  # type: ignore[attr-defined]
         conn = self.connection() if dry_run else self.writable_connection()
         return organise_library(conn, paths, into=into, model_id=model_id, pattern=pattern,
                                 copy=copy, dry_run=dry_run, min_confidence=min_confidence,
-                                on_collision=on_collision, normalise=self._normaliser(model_id),
-                                echo=echo, cancel=cancel)
+                                on_collision=on_collision, group=group, companions=companions,
+                                normalise=self._normaliser(model_id),
+                                echo=echo, cancel=cancel, on_progress=on_progress)
 
     def undo(self, run_id: int | None = None, *, dry_run: bool = False) -> UndoReport:
         """Undo a tag or organise run (default: the latest), refusing files changed since;
-        or withdraw the corrections of a correct run."""
+        withdraw the corrections of a correct run; or restore the Plex genres and locks of
+        a plex-push run (the token from the environment or the config file; see
+        :meth:`plex_undo` to pass one)."""
         conn = self.connection() if dry_run else self.writable_connection()
         run = get_run(conn, run_id) if run_id is not None else None
         if run is not None and run.kind == "correct":
             return self._undo_correct_run(run.id, dry_run=dry_run)
-        return undo_run(conn, run_id, dry_run=dry_run)
+        if run is not None and run.kind == "plex-push":
+            return self.plex_undo(run.id, dry_run=dry_run)  # type: ignore[attr-defined]
+        return undo_run(conn, run_id, dry_run=dry_run)  # the latest: plex-push ones included
 
     def _undo_correct_run(self, run_id: int, *, dry_run: bool) -> UndoReport:
         conn = self.connection()

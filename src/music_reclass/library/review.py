@@ -74,10 +74,11 @@ class ReviewMixin(LibraryBase):
 
     def review_queue(self, *, model: str | None = None, limit: int | None = None,
                      offset: int = 0) -> Iterator[FileView]:
-        """Tracks the model abstained on (with its reason), least confident first."""
+        """Tracks the model abstained on (with its reason) that nobody has corrected or
+        accepted yet, least confident first."""
         model_id, _ = self.model_id_for(model)  # type: ignore[attr-defined]
-        query = FileQuery(model_id=model_id, status="review", sort="confidence", limit=limit,
-                          offset=offset)
+        query = FileQuery(model_id=model_id, status="review", corrected=False,
+                          sort="confidence", limit=limit, offset=offset)
         yield from self.iter_files(query)  # type: ignore[attr-defined]
 
     def correct(self, items: Sequence[str | os.PathLike | int], genres: Sequence[str], *,
@@ -86,6 +87,30 @@ class ReviewMixin(LibraryBase):
         labels = clean_labels(genres)
         return self._record(items, lambda view: labels, source=source, model=model,
                             kind="correct")
+
+    def correct_each(self, labelled: Sequence[tuple[str | os.PathLike, Sequence[str]]], *,
+                     source: str = "user", model: str | None = None) -> CorrectionReport:
+        """Record each file's own genres (e.g. imported from Plex); one undoable run.
+
+        A file whose genres are unusable (too many, control characters) is refused
+        with the reason; the others are recorded.
+        """
+        wanted: dict[str, list[str]] = {}
+        refused: list[tuple[str, str]] = []
+        for item, genres in labelled:
+            try:
+                wanted[os.fspath(item)] = clean_labels(genres)
+            except ParameterError as exc:
+                refused.append((display_path(os.fspath(item)), str(exc)))
+        if not wanted:
+            if not refused:
+                raise ParameterError("name at least one file")
+            return CorrectionReport(None, refused=refused)
+        by_path = {str(Path(item).resolve()): labels for item, labels in wanted.items()}
+        report = self._record(list(wanted), lambda view: by_path.get(view.path) or wanted.get(
+            view.path), source=source, model=model, kind="import")
+        report.refused[:0] = refused
+        return report
 
     def accept(self, items: Sequence[str | os.PathLike | int], *, source: str = "user",
                model: str | None = None) -> CorrectionReport:

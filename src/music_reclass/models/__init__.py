@@ -16,7 +16,8 @@ from typing import Any
 _EXPORTS = {
     "HEADS": "heads",
     "CalibratedSVMClassifier": "heads",
-    "TorchMLPClassifier": "heads",
+    "HeadPipeline": "head_pipeline",
+    "TorchMLPClassifier": "torch_mlp",
     "XGBLabelClassifier": "heads",
     "fit_head": "heads",
     "make_head": "heads",

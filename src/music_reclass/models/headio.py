@@ -13,9 +13,12 @@ likes while it loads). A head is therefore written as:
   with ``XGBClassifier.load_model``.
 
 Loading rebuilds the estimators from this data only: a class name must be one of
-:data:`allowed_types` (the scikit-learn estimators our heads are made of and the three
-heads of :mod:`music_reclass.models.heads`); anything else in a file is refused before
-any object is made. Objects are rebuilt the way unpickling rebuilds them
+:data:`allowed_types` (the scikit-learn estimators our heads are made of, the three
+heads of :mod:`music_reclass.models.heads` and their
+:class:`~music_reclass.models.head_pipeline.HeadPipeline`); anything else in a file is
+refused before any object is made. Files written before a class moved keep loading:
+its former name stays allowed (heads saved as a scikit-learn ``Pipeline`` before
+``HeadPipeline`` existed load as such). Objects are rebuilt the way unpickling rebuilds them
 (``cls.__new__`` then ``__setstate__`` with the saved state), but the state comes from
 numbers, strings and tensors, never from a callable named by the file.
 """
@@ -55,17 +58,17 @@ def allowed_types() -> dict[str, type]:
     from sklearn.preprocessing import LabelEncoder, StandardScaler
     from sklearn.svm import SVC
 
-    from music_reclass.models.heads import (
-        CalibratedSVMClassifier,
-        TorchMLPClassifier,
-        XGBLabelClassifier,
-    )
+    from music_reclass.models.head_pipeline import HeadPipeline
+    from music_reclass.models.heads import CalibratedSVMClassifier, XGBLabelClassifier
+    from music_reclass.models.torch_mlp import TorchMLPClassifier
 
     types = (Pipeline, StandardScaler, LabelEncoder, LogisticRegression, SVC,
              CalibratedClassifierCV, _CalibratedClassifier, _SigmoidCalibration,
              StratifiedKFold, FrozenEstimator, CalibratedSVMClassifier, TorchMLPClassifier,
-             XGBLabelClassifier)
-    return {_name(t): t for t in types}
+             XGBLabelClassifier, HeadPipeline)
+    # where the MLP head lived until it moved to its own module (files name it so)
+    legacy = {"music_reclass.models.heads.TorchMLPClassifier": TorchMLPClassifier}
+    return {**legacy, **{_name(t): t for t in types}}
 
 
 def _name(cls: type) -> str:

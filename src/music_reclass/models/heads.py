@@ -1,16 +1,21 @@
 """Trainable classification heads on fixed-length feature vectors.
 
-Every head is a scikit-learn :class:`~sklearn.pipeline.Pipeline`
-``StandardScaler -> estimator`` whose ``classes_`` hold the string labels it was
-trained on and whose ``predict_proba`` columns follow ``classes_``:
+Every head is a :class:`~music_reclass.models.head_pipeline.HeadPipeline`
+``StandardScaler -> estimator`` whose ``classes_`` hold the labels it was trained on,
+as given (strings stay strings), and whose ``predict_proba`` columns follow
+``classes_``. Each estimator is a scikit-learn estimator in full: it validates its
+input with scikit-learn's helpers, raises ``NotFittedError`` before ``fit``, checks
+the number of features when predicting, and passes scikit-learn's estimator checks
+(``tests/test_heads_estimator_checks.py``):
 
 ==========  ===============================================================
 ``logreg``  multinomial logistic regression (L2)
 ``svm``     RBF support-vector machine, probabilities from Platt scaling on
             cross-validated decision values (:class:`CalibratedSVMClassifier`)
-``xgboost`` gradient-boosted trees; string labels encoded inside
+``xgboost`` gradient-boosted trees, labels of any type encoded inside
+            (:class:`XGBLabelClassifier`)
 ``mlp``     PyTorch multilayer perceptron with early stopping
-            (:class:`TorchMLPClassifier`)
+            (:class:`~music_reclass.models.torch_mlp.TorchMLPClassifier`)
 ==========  ===============================================================
 
 >>> head = make_head("logreg", seed=0)                       # doctest: +SKIP
@@ -21,21 +26,24 @@ array([1., 1., ...])
 
 from __future__ import annotations
 
-import copy
 import warnings
 from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 from sklearn.base import BaseEstimator, ClassifierMixin
-from sklearn.pipeline import Pipeline
-from sklearn.preprocessing import LabelEncoder, StandardScaler
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
 
 from music_reclass.errors import ParameterError
+from music_reclass.models.head_data import fit_data, validation_rows
+from music_reclass.models.head_pipeline import HeadPipeline
+from music_reclass.models.torch_mlp import TorchMLPClassifier
 
 __all__ = [
     "HEADS",
     "CalibratedSVMClassifier",
+    "HeadPipeline",
     "TorchMLPClassifier",
     "XGBLabelClassifier",
     "fit_head",
@@ -45,10 +53,11 @@ __all__ = [
 
 # --------------------------------------------------------------------------- xgboost
 class XGBLabelClassifier(ClassifierMixin, BaseEstimator):
-    """:class:`xgboost.XGBClassifier` that accepts string labels.
+    """:class:`xgboost.XGBClassifier` that accepts labels of any type (strings...).
 
     XGBoost wants labels ``0..K-1``; this wrapper encodes them on ``fit`` and
-    exposes the original labels in ``classes_``.
+    exposes the original labels, as given, in ``classes_``. Validation rows whose
+    label was not seen in training are left out of early stopping.
 
     Parameters
     ----------
@@ -84,13 +93,17 @@ class XGBLabelClassifier(ClassifierMixin, BaseEstimator):
         self.seed = seed
 
     def fit(self, X, y, *, X_valid=None, y_valid=None) -> XGBLabelClassifier:
+        """Fit on ``X``, ``y``; stop early on the validation rows of known classes.
+
+        Returns
+        -------
+        XGBLabelClassifier
+            ``self``, fitted; ``classes_`` holds the labels as given.
+        """
         from xgboost import XGBClassifier
 
-        self.encoder_ = LabelEncoder().fit(np.asarray(y).astype(str))
-        self.classes_ = self.encoder_.classes_
-        y_enc = self.encoder_.transform(np.asarray(y).astype(str))
-        use_valid = (X_valid is not None and y_valid is not None and len(y_valid) > 0
-                     and set(np.asarray(y_valid).astype(str)) <= set(self.classes_))
+        X, y = fit_data(self, X, y)
+        valid = validation_rows(self, X_valid, y_valid)
         self.booster_ = XGBClassifier(
             n_estimators=self.n_estimators,
             max_depth=self.max_depth,
@@ -100,24 +113,30 @@ class XGBLabelClassifier(ClassifierMixin, BaseEstimator):
             tree_method="hist",
             n_jobs=self.n_jobs,
             random_state=self.seed,
-            early_stopping_rounds=self.early_stopping_rounds if use_valid else None,
+            early_stopping_rounds=self.early_stopping_rounds if valid is not None else None,
             # a single-class training set would make XGBoost switch to binary mode
             objective="multi:softprob",
             num_class=max(2, len(self.classes_)),
         )
         fit_kwargs: dict[str, Any] = {"verbose": False}
-        if use_valid:
-            fit_kwargs["eval_set"] = [(X_valid, self.encoder_.transform(np.asarray(y_valid).astype(str)))]
-        self.booster_.fit(X, y_enc, **fit_kwargs)
-        self.n_features_in_ = np.asarray(X).shape[1]
+        if valid is not None:
+            fit_kwargs["eval_set"] = [valid]
+        self.booster_.fit(X, self.encoder_.transform(y), **fit_kwargs)
         return self
 
     def predict_proba(self, X) -> np.ndarray:
+        """Class probabilities [shape=(n, len(classes_))], columns in ``classes_`` order."""
+        check_is_fitted(self)
+        X = validate_data(self, X, reset=False)
+        if len(self.classes_) == 1:  # XGBClassifier mis-shapes its output after one class
+            return np.ones((len(X), 1))
         proba = self.booster_.predict_proba(X)[:, : len(self.classes_)]
         return proba / proba.sum(axis=1, keepdims=True)
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
+        """The most probable label of each row."""
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 # ------------------------------------------------------------------------------- svm
@@ -152,7 +171,8 @@ class CalibratedSVMClassifier(ClassifierMixin, BaseEstimator):
         from sklearn.model_selection import StratifiedKFold
         from sklearn.svm import SVC
 
-        y = np.asarray(y).astype(str)
+        X, y = validate_data(self, X, y)
+        check_classification_targets(y)
         svc = SVC(C=self.C, gamma=self.gamma, kernel=self.kernel, random_state=self.seed)
         smallest = int(np.unique(y, return_counts=True)[1].min())
         if smallest >= 2:
@@ -166,217 +186,17 @@ class CalibratedSVMClassifier(ClassifierMixin, BaseEstimator):
             warnings.simplefilter("ignore", UserWarning)
             self.calibrated_.fit(X, y)
         self.classes_ = self.calibrated_.classes_
-        self.n_features_in_ = np.asarray(X).shape[1]
         return self
 
     def predict_proba(self, X) -> np.ndarray:
-        return self.calibrated_.predict_proba(X)
+        """Class probabilities [shape=(n, len(classes_))], columns in ``classes_`` order."""
+        check_is_fitted(self)
+        return self.calibrated_.predict_proba(validate_data(self, X, reset=False))
 
     def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-
-# ------------------------------------------------------------------------------- mlp
-def _build_mlp(n_in: int, hidden: tuple[int, ...], n_out: int, dropout: float):
-    import torch.nn as nn
-
-    layers: list[nn.Module] = []
-    width = n_in
-    for h in hidden:
-        layers += [nn.Linear(width, h), nn.ReLU(), nn.Dropout(dropout)]
-        width = h
-    layers.append(nn.Linear(width, n_out))
-    return nn.Sequential(*layers)
-
-
-class TorchMLPClassifier(ClassifierMixin, BaseEstimator):
-    """A multilayer perceptron in PyTorch with the scikit-learn estimator API.
-
-    Trained with AdamW on cross-entropy, in mini-batches, keeping the weights of
-    the epoch with the lowest validation loss (early stopping). The validation
-    data is the ``X_valid``/``y_valid`` given to :meth:`fit`, or else a stratified
-    ``validation_fraction`` slice held out of the training data.
-
-    Deterministic for a given ``seed`` on CPU. Pickles without torch objects
-    (weights are stored as numpy arrays), so joblib files stay portable.
-
-    Parameters
-    ----------
-    hidden : tuple of int
-        Widths of the hidden layers.
-    dropout : float
-        Dropout after each hidden layer.
-    lr, weight_decay : float
-        AdamW settings.
-    batch_size : int
-    max_epochs : int
-    patience : int
-        Epochs without validation improvement before stopping.
-    validation_fraction : float
-        Share of the training data held out when no validation set is given
-        (0 disables early stopping: all ``max_epochs`` are run).
-    n_threads : int or None
-        ``torch.set_num_threads`` during fit/predict (restored afterwards);
-        ``None`` leaves torch's setting alone.
-    seed : int
-    """
-
-    def __init__(
-        self,
-        *,
-        hidden: tuple[int, ...] = (256,),
-        dropout: float = 0.3,
-        lr: float = 1e-3,
-        weight_decay: float = 1e-3,
-        batch_size: int = 64,
-        max_epochs: int = 200,
-        patience: int = 15,
-        validation_fraction: float = 0.15,
-        n_threads: int | None = None,
-        seed: int = 0,
-    ) -> None:
-        self.hidden = hidden
-        self.dropout = dropout
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.batch_size = batch_size
-        self.max_epochs = max_epochs
-        self.patience = patience
-        self.validation_fraction = validation_fraction
-        self.n_threads = n_threads
-        self.seed = seed
-
-    # -- fitting ----------------------------------------------------------------------
-    def fit(self, X, y, *, X_valid=None, y_valid=None) -> TorchMLPClassifier:
-        import torch
-
-        X = np.asarray(X, dtype=np.float32)
-        y = np.asarray(y).astype(str)
-        if X.ndim != 2 or len(X) != len(y) or len(X) == 0:
-            raise ParameterError(f"X must be 2-D with one row per label, got {X.shape} and {len(y)} labels")
-        self.encoder_ = LabelEncoder().fit(y)
-        self.classes_ = self.encoder_.classes_
-        self.n_features_in_ = X.shape[1]
-        y_enc = self.encoder_.transform(y)
-        X_train, y_train, X_val, y_val = self._validation_data(X, y_enc, X_valid, y_valid)
-
-        with _torch_threads(self.n_threads):
-            torch.manual_seed(self.seed)
-            generator = torch.Generator().manual_seed(self.seed)
-            net = _build_mlp(X.shape[1], tuple(self.hidden), len(self.classes_), self.dropout)
-            optimiser = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=self.weight_decay)
-            loss_fn = torch.nn.CrossEntropyLoss()
-            xt, yt = torch.from_numpy(X_train), torch.from_numpy(y_train.astype(np.int64))
-            xv = torch.from_numpy(X_val) if X_val is not None else None
-            yv = torch.from_numpy(y_val.astype(np.int64)) if y_val is not None else None
-            best_loss, best_state, waited = np.inf, None, 0
-            self.loss_curve_: list[float] = []
-            self.validation_curve_: list[float] = []
-            for _epoch in range(self.max_epochs):
-                net.train()
-                order = torch.randperm(len(xt), generator=generator)
-                total = 0.0
-                for start in range(0, len(xt), self.batch_size):
-                    batch = order[start : start + self.batch_size]
-                    optimiser.zero_grad()
-                    loss = loss_fn(net(xt[batch]), yt[batch])
-                    loss.backward()
-                    optimiser.step()
-                    total += float(loss.detach()) * len(batch)
-                self.loss_curve_.append(total / len(xt))
-                if xv is None:
-                    continue
-                net.eval()
-                with torch.no_grad():
-                    val_loss = float(loss_fn(net(xv), yv))
-                self.validation_curve_.append(val_loss)
-                if val_loss < best_loss - 1e-6:
-                    best_loss, waited = val_loss, 0
-                    best_state = copy.deepcopy(net.state_dict())
-                else:
-                    waited += 1
-                    if waited >= self.patience:
-                        break
-            if best_state is not None:
-                net.load_state_dict(best_state)
-            net.eval()
-        self.n_epochs_ = len(self.loss_curve_)
-        self.net_ = net
-        return self
-
-    def _validation_data(self, X, y_enc, X_valid, y_valid):
-        if X_valid is not None and y_valid is not None and len(y_valid) > 0:
-            y_valid = np.asarray(y_valid).astype(str)
-            known = np.isin(y_valid, self.classes_)  # unseen classes cannot be scored
-            if known.any():
-                return (X, y_enc, np.asarray(X_valid, dtype=np.float32)[known],
-                        self.encoder_.transform(y_valid[known]))
-        if not 0.0 < self.validation_fraction < 1.0 or len(X) < 10:
-            return X, y_enc, None, None
-        rng = np.random.default_rng(self.seed)
-        held = np.zeros(len(X), dtype=bool)
-        for label in np.unique(y_enc):  # stratified: every class keeps training rows
-            rows = np.flatnonzero(y_enc == label)
-            n_held = int(round(len(rows) * self.validation_fraction))
-            if len(rows) - n_held >= 1 and n_held >= 1:
-                held[rng.choice(rows, n_held, replace=False)] = True
-        if not held.any():
-            return X, y_enc, None, None
-        return X[~held], y_enc[~held], X[held], y_enc[held]
-
-    # -- prediction -------------------------------------------------------------------
-    def predict_proba(self, X) -> np.ndarray:
-        import torch
-
-        X = np.asarray(X, dtype=np.float32)
-        if X.ndim != 2 or X.shape[1] != self.n_features_in_:
-            raise ValueError(f"X has {X.shape[-1]} features, the MLP expects {self.n_features_in_}")
-        with _torch_threads(self.n_threads), torch.no_grad():
-            logits = self.net_(torch.from_numpy(np.ascontiguousarray(X)))
-            return torch.softmax(logits, dim=1).double().numpy()
-
-    def predict(self, X) -> np.ndarray:
-        return self.classes_[np.argmax(self.predict_proba(X), axis=1)]
-
-    # -- pickling: numpy weights, no torch objects ---------------------------------------
-    def __getstate__(self) -> dict[str, Any]:
-        state = self.__dict__.copy()
-        net = state.pop("net_", None)
-        if net is not None:
-            state["_weights"] = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        weights = state.pop("_weights", None)
-        self.__dict__.update(state)
-        if weights is not None:
-            import torch
-
-            net = _build_mlp(self.n_features_in_, tuple(self.hidden), len(self.classes_), self.dropout)
-            net.load_state_dict({k: torch.from_numpy(np.array(v)) for k, v in weights.items()})
-            net.eval()
-            self.net_ = net
-
-
-class _torch_threads:
-    """Context manager: ``torch.set_num_threads(n)`` inside, the old value restored after."""
-
-    def __init__(self, n: int | None) -> None:
-        self.n = n
-        self.old: int | None = None
-
-    def __enter__(self) -> None:
-        if self.n is not None:
-            import torch
-
-            self.old = torch.get_num_threads()
-            torch.set_num_threads(int(self.n))
-
-    def __exit__(self, *exc: object) -> None:
-        if self.old is not None:
-            import torch
-
-            torch.set_num_threads(self.old)
+        """The most probable label of each row."""
+        proba = self.predict_proba(X)  # first: it raises NotFittedError before fit
+        return self.classes_[np.argmax(proba, axis=1)]
 
 
 # ---------------------------------------------------------------------------- factory
@@ -407,7 +227,7 @@ HEADS: dict[str, Callable[..., Any]] = {
 }
 
 
-def make_head(name: str, *, seed: int = 0, **params: Any) -> Pipeline:
+def make_head(name: str, *, seed: int = 0, **params: Any) -> HeadPipeline:
     """A new, unfitted classification head.
 
     Parameters
@@ -421,8 +241,9 @@ def make_head(name: str, *, seed: int = 0, **params: Any) -> Pipeline:
 
     Returns
     -------
-    sklearn.pipeline.Pipeline
-        Steps ``("scale", StandardScaler())`` and ``("clf", estimator)``.
+    HeadPipeline
+        ``StandardScaler()`` then the estimator; fitting it leaves these parameters as
+        they are (the fitted parts are ``scaler_`` and ``classifier_``).
 
     Raises
     ------
@@ -435,10 +256,10 @@ def make_head(name: str, *, seed: int = 0, **params: Any) -> Pipeline:
         estimator = HEADS[name](seed, **params)
     except TypeError as exc:
         raise ParameterError(f"bad parameter for {name}: {exc}") from exc
-    return Pipeline([("scale", StandardScaler()), ("clf", estimator)])
+    return HeadPipeline(estimator)
 
 
-def fit_head(head: Pipeline, X, y, *, X_valid=None, y_valid=None) -> Pipeline:
+def fit_head(head: HeadPipeline, X, y, *, X_valid=None, y_valid=None) -> HeadPipeline:
     """Fit a head; its validation data (if any) is scaled like the training data.
 
     Heads that can use a validation set (``mlp`` for early stopping, ``xgboost``
@@ -446,32 +267,31 @@ def fit_head(head: Pipeline, X, y, *, X_valid=None, y_valid=None) -> Pipeline:
 
     Parameters
     ----------
-    head : Pipeline
+    head : HeadPipeline
         From :func:`make_head`.
     X : np.ndarray [shape=(n, d)]
-    y : array of str [shape=(n,)]
+    y : array-like [shape=(n,)]
+        Labels (strings or integers), kept as given in ``head.classes_``.
     X_valid, y_valid : optional
         Validation data.
 
     Returns
     -------
-    Pipeline
+    HeadPipeline
         ``head``, fitted.
+
+    Raises
+    ------
+    ParameterError
+        ``X`` is not 2-D with one row per label, has fewer than two classes, or holds
+        NaN or infinite values.
     """
     X = np.asarray(X)
-    y = np.asarray(y).astype(str)
+    y = np.asarray(y)
     if X.ndim != 2 or len(X) != len(y):
         raise ParameterError(f"X must be 2-D with one row per label, got {X.shape} and {len(y)} labels")
     if len(np.unique(y)) < 2:
         raise ParameterError("training needs at least two classes")
     if not np.all(np.isfinite(X)):
         raise ParameterError("X contains NaN or infinite values")
-    estimator = head.steps[-1][1]
-    takes_valid = isinstance(estimator, TorchMLPClassifier | XGBLabelClassifier)
-    if not takes_valid or X_valid is None or y_valid is None or len(y_valid) == 0:
-        head.fit(X, y)
-        return head
-    scaler = head.steps[0][1].fit(X)
-    estimator.fit(scaler.transform(X), y, X_valid=scaler.transform(np.asarray(X_valid)),
-                  y_valid=np.asarray(y_valid).astype(str))
-    return head
+    return head.fit(X, y, X_valid=X_valid, y_valid=y_valid)

@@ -20,6 +20,7 @@ from music_reclass.store.db import path_from_db, path_to_db, transaction, utcnow
 
 __all__ = [
     "ACTIONS",
+    "FILE_ACTIONS",
     "Entry",
     "entries",
     "get_entry",
@@ -29,13 +30,18 @@ __all__ = [
     "mark_undone",
     "planned_entries",
     "retarget",
+    "runs_with_planned",
     "set_done",
     "set_failed",
     "set_planned_after",
 ]
 
-#: Journal actions: "remove" is undo deleting an organise copy (no new_path).
-ACTIONS = ("tag", "move", "copy", "remove")
+#: Journal actions on files: "remove" is undo deleting an organise copy (no new_path).
+FILE_ACTIONS = ("tag", "move", "copy", "remove")
+#: Every journal action: the file ones, and "plex-genre" (a Plex item's genres and lock;
+#: ``path`` is ``plex://<server>/library/metadata/<key>``), settled and undone by
+#: :mod:`music_reclass.plex`, never by the file settlement.
+ACTIONS = (*FILE_ACTIONS, "plex-genre")
 
 
 @dataclass
@@ -162,10 +168,28 @@ def get_entry(conn: sqlite3.Connection, entry_id: int) -> Entry | None:
     return None if row is None else Entry.from_row(row)
 
 
-def planned_entries(conn: sqlite3.Connection) -> list[Entry]:
-    """Every row still ``planned``, whatever its run's status, oldest first."""
-    rows = conn.execute("SELECT * FROM journal WHERE state = 'planned' ORDER BY id")
+def planned_entries(conn: sqlite3.Connection,
+                    actions: tuple[str, ...] | None = None) -> list[Entry]:
+    """Every row still ``planned`` (of these ``actions``), whatever its run's status,
+    oldest first."""
+    sql, args = "SELECT * FROM journal WHERE state = 'planned'", ()
+    if actions is not None:
+        sql += f" AND action IN ({', '.join('?' * len(actions))})"
+        args = tuple(actions)
+    rows = conn.execute(sql + " ORDER BY id", args)
     return [Entry.from_row(r) for r in rows]
+
+
+def runs_with_planned(conn: sqlite3.Connection, kinds: tuple[str, ...]) -> list[int]:
+    """The runs of ``kinds`` that still have ``planned`` rows, oldest first."""
+    marks = ", ".join("?" * len(kinds))
+    rows = conn.execute(
+        f"SELECT r.id FROM runs r WHERE r.kind IN ({marks}) AND EXISTS"
+        " (SELECT 1 FROM journal j WHERE j.run_id = r.id AND j.state = 'planned')"
+        " ORDER BY r.id",
+        kinds,
+    )
+    return [int(row[0]) for row in rows]
 
 
 def latest_undoable_run(conn: sqlite3.Connection, kinds: tuple[str, ...]) -> int | None:

@@ -11,6 +11,7 @@ of the file names; names that are not UTF-8 (stored as BLOBs) come after all oth
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import sqlite3
@@ -50,6 +51,8 @@ class FileQuery:
     max_confidence: float | None = None
     decided: bool | None = None  # True: a decision; False: abstained
     search: str | None = None  # in path, artist, title, album (case-insensitive)
+    disagree: bool | None = None  # True: the top genre is none of the file's genre tags
+    corrected: bool | None = None  # True: the owner corrected (or accepted) the track
     file_ids: tuple[int, ...] | None = None
     sort: str = "path"
     descending: bool = False
@@ -57,12 +60,6 @@ class FileQuery:
     offset: int = 0
     with_tags: bool = True  # False: skip each file's tag list (faster tables)
 
-    @property
-    def needs_analysis(self) -> bool:
-        """Whether only files with an analysis by the model can match."""
-        return (self.genre is not None or self.min_confidence is not None
-                or self.max_confidence is not None or self.decided is not None
-                or self.status == "review")
 
 
 @dataclass
@@ -88,6 +85,7 @@ class FileView:
     abstain_reason: str | None = None
     stage: str | None = None
     missing: bool = False
+    correction: list[str] | None = None  # the owner's active correction, if any
 
     @property
     def top_genre(self) -> str | None:
@@ -105,26 +103,70 @@ class FileView:
             "title": self.title, "artist": self.artist, "album": self.album,
             "genre_tags": self.genre_tags, "model_id": self.model_id, "genres": self.genres,
             "tags": self.tags, "decided": self.decided, "abstain_reason": self.abstain_reason,
-            "stage": self.stage, "missing": self.missing,
+            "stage": self.stage, "missing": self.missing, "correction": self.correction,
         }
 
 
 _COLUMNS = (
     "SELECT f.id, f.path, f.status, f.error_code, f.error, f.content_hash, f.size,"
     " t.duration, t.title, t.artist, t.album, t.genre_tags, a.model_id, a.status AS a_status,"
-    " a.genres, {tags} AS tags, a.decided, a.abstain_reason, a.stage"
+    " a.genres, {tags} AS tags, a.decided, a.abstain_reason, a.stage,"
+    " (SELECT coalesce(c.labels, json_array(c.label)) FROM corrections c"
+    "  WHERE c.content_hash = f.content_hash"
+    "  AND c.state = 'active' ORDER BY c.id DESC LIMIT 1) AS correction"
 )
+_TRACKS = " LEFT JOIN tracks t ON t.content_hash = f.content_hash"
+_ANALYSES = " JOIN analyses a ON a.content_hash = f.content_hash AND a.model_id = :model"
+#: listed for speed at 100,000 files: a query that needs the model's result joins its
+#: analyses (not LEFT JOIN), so SQLite can start from their indexes (see schema v3)
+#: a filter on the model's analyses that matches fewer than this many starts a page
+#: from their index; a broader one walks the files in the page's order instead
+SELECTIVE = 2000
 
 
-def _from(query: FileQuery) -> str:
-    # an inner join when only analysed files can match: SQLite then starts from the
-    # analyses' (model, genre, confidence) index instead of scanning every file
-    join = "JOIN" if query.needs_analysis else "LEFT JOIN"
-    return (" FROM files f LEFT JOIN tracks t ON t.content_hash = f.content_hash"
-            f" {join} analyses a ON a.content_hash = f.content_hash AND a.model_id = :model")
+def _needs_analysis(query: FileQuery) -> bool:
+    """Whether every listed file must have the model's analysis (so an inner join)."""
+    return (query.status == "review" or query.genre is not None or query.decided is not None
+            or query.min_confidence is not None or query.max_confidence is not None
+            or bool(query.disagree))
 
 
-def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
+def _norm(expr: str) -> str:
+    """A genre name compared loosely: case, spaces, hyphens and underscores ignored."""
+    return f"replace(replace(replace(lower({expr}), ' ', ''), '-', ''), '_', '')"
+
+
+#: the file carries genre tags and the model's top genre is none of them
+_DISAGREE = (
+    "(a.status = 'ok' AND t.genre_tags IS NOT NULL AND t.genre_tags <> '[]'"
+    " AND NOT EXISTS (SELECT 1 FROM json_each(t.genre_tags) j"
+    f" WHERE {_norm('j.value')} = {_norm('a.top_genre')}))"
+)
+#: the owner corrected or accepted the track (an active correction of its content)
+_CORRECTED = ("EXISTS (SELECT 1 FROM corrections c WHERE c.content_hash = f.content_hash"
+              " AND c.state = 'active')")
+
+
+def _indexed_search(conn: sqlite3.Connection) -> bool:
+    """Whether the database has the trigram search index (schema v3 with FTS5)."""
+    known = getattr(conn, "_reclass_file_search", None)
+    if known is None:
+        known = conn.execute("SELECT 1 FROM sqlite_master WHERE name = 'file_search'"
+                             ).fetchone() is not None
+        # a plain sqlite3.Connection takes no attribute: it asks again next time
+        with contextlib.suppress(AttributeError):
+            conn._reclass_file_search = known  # type: ignore[attr-defined]
+    return known
+
+
+def _uses_index(query: FileQuery, indexed: bool) -> bool:
+    """Whether a search goes through the trigram index: 3+ characters (its unit) and no
+    NUL (an FTS5 query string cannot hold one)."""
+    text = query.search or ""
+    return indexed and len(text) >= 3 and "\x00" not in text
+
+
+def _where(query: FileQuery, args: dict[str, Any], indexed: bool = False) -> list[str]:
     where: list[str] = []
     if query.under is not None:
         where.append(under_clause(query.under, args))
@@ -149,23 +191,50 @@ def _where(query: FileQuery, args: dict[str, Any]) -> list[str]:
     if query.decided is not None:
         where.append("a.status = 'ok' AND a.decided IS " + ("NOT NULL" if query.decided else "NULL"))
     if query.search:
-        where.append(
-            "(f.path LIKE :search ESCAPE '\\' OR t.artist LIKE :search ESCAPE '\\'"
-            " OR t.title LIKE :search ESCAPE '\\' OR t.album LIKE :search ESCAPE '\\')"
-        )
         escaped = query.search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         args["search"] = f"%{escaped}%"
+        if _uses_index(query, indexed):
+            # the trigram index finds substrings of 3+ characters without a scan
+            args["phrase"] = '"' + query.search.replace('"', '""') + '"'
+            where.append("(f.id IN (SELECT rowid FROM file_search WHERE file_search MATCH"
+                         " :phrase) OR (typeof(f.path) = 'blob' AND f.path LIKE :search"
+                         " ESCAPE '\\'))")
+        else:
+            where.append(
+                "(f.path LIKE :search ESCAPE '\\' OR t.artist LIKE :search ESCAPE '\\'"
+                " OR t.title LIKE :search ESCAPE '\\' OR t.album LIKE :search ESCAPE '\\')"
+            )
+    if query.disagree is not None:
+        where.append(("" if query.disagree else "NOT ") + _DISAGREE)
+    if query.corrected is not None:
+        where.append(("" if query.corrected else "NOT ") + _CORRECTED)
     if query.file_ids is not None:
         where.append(f"f.id IN ({', '.join(str(int(i)) for i in query.file_ids) or 'NULL'})")
     return where
 
 
-def _sql(query: FileQuery, args: dict[str, Any], *, count: bool = False) -> str:
-    where = _where(query, args)
+def _sql(query: FileQuery, args: dict[str, Any], *, count: bool = False,
+         ids_only: bool = False, files_first: bool = False, indexed: bool = False) -> str:
+    """The listing (or ``count``, or only the ids of a page) of ``query``.
+
+    ``files_first`` makes SQLite walk the files in the page's order and stop at the
+    page (a ``CROSS JOIN`` fixes the join order), instead of reading every analysis the
+    filter matches and sorting them.
+    """
+    where = _where(query, args, indexed)
     args["model"] = query.model_id
-    sql = "SELECT count(*)" if count else _COLUMNS.format(
-        tags="a.tags" if query.with_tags else "NULL")
-    sql += _from(query)
+    inner = _needs_analysis(query)
+    analyses = (" LEFT" if not inner else " CROSS" if files_first else "") + _ANALYSES
+    if count or ids_only:  # read only the tables the filters (and the sort) use
+        t_sort = ids_only and SORT_KEYS.get(query.sort, "").startswith("t.")
+        scan = query.search and not _uses_index(query, indexed)
+        tracks = _TRACKS if scan or query.disagree is not None or t_sort else ""
+        uses_a = inner or any("a." in clause for clause in where)
+        sql = ("SELECT count(*)" if count else "SELECT f.id") + " FROM files f" + tracks
+        sql += analyses if uses_a or ids_only and query.sort in ("confidence", "genre") else ""
+    else:
+        sql = (_COLUMNS.format(tags="a.tags" if query.with_tags else "NULL")
+               + " FROM files f" + _TRACKS + analyses)
     if where:
         sql += " WHERE " + " AND ".join(where)
     if count:
@@ -177,6 +246,50 @@ def _sql(query: FileQuery, args: dict[str, Any], *, count: bool = False) -> str:
     if query.sort != "path":
         sql += f", f.path {direction}"
     return sql
+
+
+def _files_first(conn: sqlite3.Connection, query: FileQuery) -> bool:
+    """Whether a page is found faster by walking the files in path order.
+
+    True unless the page is sorted by the model's result, or its filters on the model's
+    analyses are selective (fewer than :data:`SELECTIVE` analyses match: counted on
+    their index, at most that many read).
+    """
+    if query.sort in ("confidence", "genre"):
+        return False
+    args: dict[str, Any] = {"model": query.model_id}
+    conds = ["a.model_id = :model"]
+    if query.genre is not None:
+        conds.append("lower(a.top_genre) = lower(:genre)")
+        args["genre"] = query.genre
+    if query.status == "review" or query.decided is not None:
+        conds.append("a.status = 'ok' AND a.decided IS "
+                     + ("NOT NULL" if query.decided else "NULL"))
+    for key, op in (("min_confidence", ">="), ("max_confidence", "<=")):
+        if getattr(query, key) is not None:
+            conds.append(f"a.top_confidence {op} :{key}")
+            args[key] = getattr(query, key)
+    if len(conds) == 1:
+        return True
+    sql = (f"SELECT count(*) FROM (SELECT 1 FROM analyses a WHERE {' AND '.join(conds)}"
+           f" LIMIT {SELECTIVE})")
+    return int(conn.execute(sql, args).fetchone()[0]) >= SELECTIVE
+
+
+def _page(conn: sqlite3.Connection, query: FileQuery) -> Iterator[sqlite3.Row]:
+    """The rows of one page: first its file ids (narrow rows, sorted and cut to the
+    page), then everything about those files only."""
+    args: dict[str, Any] = {}
+    sql = _sql(query, args, ids_only=True, files_first=_files_first(conn, query),
+               indexed=bool(query.search) and _indexed_search(conn))
+    args.update(limit=int(query.limit or 0), offset=int(query.offset))
+    ids = [int(row[0]) for row in conn.execute(sql + " LIMIT :limit OFFSET :offset", args)]
+    if not ids:
+        return
+    args = {"model": query.model_id}
+    full = _sql(FileQuery(model_id=query.model_id, file_ids=tuple(ids)), args)
+    rows = {int(row["id"]): row for row in conn.execute(full, args)}
+    yield from (rows[i] for i in ids if i in rows)
 
 
 def _view(row: sqlite3.Row) -> FileView:
@@ -200,6 +313,7 @@ def _view(row: sqlite3.Row) -> FileView:
         decided=json.loads(row["decided"]) if ok and row["decided"] else None,
         abstain_reason=row["abstain_reason"] if ok else None,
         stage=row["stage"] if ok else None,
+        correction=json.loads(row["correction"]) if row["correction"] else None,
     )
 
 
@@ -212,13 +326,13 @@ def iter_files(conn: sqlite3.Connection, query: FileQuery,
     """
     args: dict[str, Any] = {}
     only_missing = query.status == "missing"
-    sql = _sql(query, args)
     if not only_missing and query.limit is not None:
-        sql += " LIMIT :limit OFFSET :offset"
-        args.update(limit=int(query.limit), offset=int(query.offset))
+        rows: Iterator[sqlite3.Row] = _page(conn, query)
+    else:
+        rows = conn.execute(_sql(query, args, indexed=bool(query.search) and _indexed_search(conn)), args)
     skipped = 0
     yielded = 0
-    for row in conn.execute(sql, args):
+    for row in rows:
         view = _view(row)
         if check_missing or only_missing:
             view.missing = not os.path.lexists(view.path)
@@ -240,7 +354,8 @@ def count_files(conn: sqlite3.Connection, query: FileQuery) -> int:
         plain = FileQuery(**{**query.__dict__, "limit": None, "offset": 0})
         return sum(1 for _ in iter_files(conn, plain))
     args: dict[str, Any] = {}
-    return int(conn.execute(_sql(query, args, count=True), args).fetchone()[0])
+    sql = _sql(query, args, count=True, indexed=bool(query.search) and _indexed_search(conn))
+    return int(conn.execute(sql, args).fetchone()[0])
 
 
 def genre_counts(conn: sqlite3.Connection, model_id: str, *,

@@ -25,6 +25,9 @@ Version 1 shipped with music_reclass 0.1.0. Version 2:
 
 Version 3: ``claims``, the contents a live classify run is analysing (so that two
 runs on one library never analyse the same content twice).
+
+Version 4: indexes for browsing 100,000 files (by confidence, by genre, the review
+queue) and ``file_search``, a trigram full-text index of paths, artists, titles, albums.
 """
 
 from __future__ import annotations
@@ -171,8 +174,6 @@ ALTER TABLE analyses ADD COLUMN top_confidence REAL;
 ALTER TABLE analyses ADD COLUMN decided TEXT;           -- JSON list of genres, NULL: abstained
 ALTER TABLE analyses ADD COLUMN abstain_reason TEXT;
 ALTER TABLE analyses ADD COLUMN stage TEXT;             -- the cascade stage that decided
-CREATE INDEX analyses_model_genre
-    ON analyses(model_id, top_genre COLLATE NOCASE, top_confidence);
 CREATE INDEX analyses_model_confidence ON analyses(model_id, top_confidence);
 
 ALTER TABLE files ADD COLUMN inode INTEGER;
@@ -291,7 +292,61 @@ CREATE INDEX claims_run ON claims(run_id);
 """
 
 
-MIGRATIONS: list[Migration] = [SCHEMA_V1, _migrate_v2, SCHEMA_V3]
+
+#: Version 4: for browsing 100,000 files (the web UI's filtered, sorted pages): indexes of
+#: one model's analyses by confidence, by genre (case-insensitive, as filters compare) and
+#: of its abstentions (the review queue); and ``file_search``, a trigram full-text index
+#: of each file's path, artist, title and album (substring search without a scan), kept
+#: in step with ``files`` and ``tracks`` by triggers.
+SCHEMA_V4 = """
+CREATE INDEX IF NOT EXISTS analyses_model_confidence ON analyses(model_id, top_confidence);
+CREATE INDEX IF NOT EXISTS analyses_model_lower_genre ON analyses(model_id, lower(top_genre), top_confidence);
+CREATE INDEX IF NOT EXISTS analyses_model_review ON analyses(model_id, top_confidence)
+    WHERE status = 'ok' AND decided IS NULL;
+"""
+
+#: the text ``file_search`` indexes for the files row ``{f}`` (paths that are not UTF-8
+#: are left out: they are searched by the plain LIKE)
+_SEARCH_TEXT = (
+    "(CASE WHEN typeof({f}.path) = 'text' THEN {f}.path ELSE '' END) || char(10) ||"
+    " coalesce((SELECT coalesce(t.artist, '') || char(10) || coalesce(t.title, '') || char(10)"
+    " || coalesce(t.album, '') FROM tracks t WHERE t.content_hash = {f}.content_hash), '')"
+)
+SEARCH_V4 = f"""
+CREATE VIRTUAL TABLE file_search USING fts5(text, tokenize = 'trigram');
+INSERT INTO file_search (rowid, text) SELECT f.id, {_SEARCH_TEXT.format(f="f")} FROM files f;
+CREATE TRIGGER file_search_insert AFTER INSERT ON files BEGIN
+    INSERT INTO file_search (rowid, text) VALUES (new.id, {_SEARCH_TEXT.format(f="new")});
+END;
+CREATE TRIGGER file_search_update AFTER UPDATE OF path, content_hash ON files BEGIN
+    DELETE FROM file_search WHERE rowid = old.id;
+    INSERT INTO file_search (rowid, text) VALUES (new.id, {_SEARCH_TEXT.format(f="new")});
+END;
+CREATE TRIGGER file_search_delete AFTER DELETE ON files BEGIN
+    DELETE FROM file_search WHERE rowid = old.id;
+END;
+CREATE TRIGGER file_search_track AFTER UPDATE OF artist, title, album ON tracks BEGIN
+    DELETE FROM file_search WHERE rowid IN
+        (SELECT id FROM files WHERE content_hash = new.content_hash);
+    INSERT INTO file_search (rowid, text) SELECT f.id, {_SEARCH_TEXT.format(f="f")}
+        FROM files f WHERE f.content_hash = new.content_hash;
+END;
+"""
+
+
+def _migrate_v4(conn: sqlite3.Connection) -> None:
+    for statement in split_sql(SCHEMA_V4):
+        conn.execute(statement)
+    try:
+        conn.execute("CREATE VIRTUAL TABLE temp.fts5_probe USING fts5(x, tokenize = 'trigram')")
+        conn.execute("DROP TABLE temp.fts5_probe")
+    except sqlite3.OperationalError:  # an SQLite without FTS5 trigram: search scans
+        return
+    for statement in split_sql(SEARCH_V4):
+        conn.execute(statement)
+
+
+MIGRATIONS: list[Migration] = [SCHEMA_V1, _migrate_v2, SCHEMA_V3, _migrate_v4]
 """Migration i (0-based) takes the schema from version i to i+1."""
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -291,6 +291,10 @@ def parse_taxonomy(document: object, *, source: str = "<memory>") -> Taxonomy:
     for genre, entry in genres_doc.items():
         if not isinstance(genre, str) or not genre.strip():
             raise ParameterError(f"{where}: genre names must be non-empty strings")
+        if not genre.isprintable() or len(genre) > 100:
+            # they end up in tags, folder names and terminals
+            raise ParameterError(f"{where}: genre {genre!r} holds control characters or is "
+                                 "longer than 100 characters")
         if not isinstance(entry, dict) or not isinstance(entry.get("tags", {}), dict):
             raise ParameterError(f"{where}: genre {genre!r} must be an object with a 'tags' object")
         weights[genre] = _parse_genre_tags(entry.get("tags", {}), f"{where}, genre {genre!r}")

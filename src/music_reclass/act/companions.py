@@ -1,0 +1,94 @@
+"""What organising does besides placing the tracks: albums kept together, companions along.
+
+Albums
+    With ``group="album"`` (the default) every track of an album (the same album tag in
+    the same folder) gets the album's majority genre, so one album never ends up split
+    across genre folders. Tracks without an album tag keep their own genre.
+
+Companions
+    The files that belong with the music follow it: cover art, cue sheets, lyrics,
+    logs, playlists and notes (:data:`COMPANION_EXTENSIONS`). A companion named like a
+    track (``song.lrc``, ``song.cue``) follows that track and takes its new name; the
+    others (``cover.jpg``, ``album.nfo``) go to the folder the folder's tracks went to.
+    They are moved only when every track of their folder moved to one folder and no
+    audio file is left behind; otherwise they are copied, so nothing a remaining track
+    needs goes missing. Like the tracks, they are journalled and never overwrite.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from music_reclass.audio.discover import AUDIO_EXTENSIONS
+
+__all__ = ["COMPANION_EXTENSIONS", "CompanionMove", "keep_albums_together", "plan_companions"]
+
+COMPANION_EXTENSIONS = frozenset({
+    ".jpg", ".jpeg", ".png", ".gif", ".webp", ".bmp",  # cover art
+    ".cue", ".lrc", ".txt", ".nfo", ".log", ".pdf", ".m3u", ".m3u8",  # sheets, lyrics, notes
+    ".md5", ".sfv", ".ffp", ".accurip",  # checksums of a rip
+})
+GROUPS = ("album", "track")
+
+
+@dataclass(frozen=True)
+class CompanionMove:
+    """One companion file to place next to the music."""
+
+    source: Path
+    target: Path
+    copy: bool
+
+
+def keep_albums_together(fields: dict[Path, dict]) -> None:
+    """Give every track of an album (same album tag, same folder) the album's majority
+    genre, in place. Ties go to the genre met first in the album's track order."""
+    albums: dict[tuple, list[Path]] = defaultdict(list)
+    for path in sorted(fields):
+        album = fields[path].get("album")
+        key = (path.parent, album.casefold()) if album else (path,)
+        albums[key].append(path)
+    for tracks in albums.values():
+        votes = Counter(fields[p]["genre"] for p in tracks if fields[p].get("genre"))
+        if not votes:
+            continue
+        best = max(votes.values())
+        genre = next(fields[p]["genre"] for p in tracks if votes.get(fields[p]["genre"]) == best)
+        for path in tracks:
+            fields[path]["genre"] = genre
+
+
+def plan_companions(placed: Sequence[tuple[Path, Path]], *, copy: bool) -> list[CompanionMove]:
+    """The companions of the folders whose tracks were placed (see the module docstring)."""
+    by_folder: dict[Path, list[tuple[Path, Path]]] = defaultdict(list)
+    for source, target in placed:
+        by_folder[source.parent].append((source, target))
+    plan: list[CompanionMove] = []
+    for folder, pairs in sorted(by_folder.items()):
+        plan.extend(_folder_companions(folder, pairs, copy=copy))
+    return plan
+
+
+def _folder_companions(folder: Path, pairs: list[tuple[Path, Path]], *, copy: bool,
+                       ) -> Iterable[CompanionMove]:
+    try:
+        entries = sorted(p for p in folder.iterdir() if p.is_file() and not p.is_symlink())
+    except OSError:
+        return
+    by_stem = {source.stem: target for source, target in pairs}
+    targets = sorted({target.parent for _, target in pairs})
+    audio_left = any(p.suffix.lower() in AUDIO_EXTENSIONS for p in entries)
+    keep_here = copy or audio_left or len(targets) > 1
+    for entry in entries:
+        if entry.suffix.lower() not in COMPANION_EXTENSIONS:
+            continue
+        track_target = by_stem.get(entry.stem)
+        if track_target is not None:  # song.lrc follows song.mp3, renamed like it
+            yield CompanionMove(entry, track_target.with_name(track_target.stem + entry.suffix),
+                                copy=copy)
+            continue
+        for target_folder in targets:
+            yield CompanionMove(entry, target_folder / entry.name, copy=keep_here)
