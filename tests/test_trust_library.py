@@ -100,6 +100,12 @@ def test_the_cascade_is_a_library_model(tmp_path):
     assert again.model_id != run.model_id and again.summary.from_vectors == 3
     assert nets["MSD_musicnn"].patches_seen == seen
     assert {r.stage for r in again.results} == {"musicnn-2p"}
+    from typer.testing import CliRunner
+
+    from music_reclass.cli.main import app
+    shown = CliRunner().invoke(app, ["show", "--db", str(tmp_path / "lib.sqlite"),
+                                     str(tmp_path / "m" / "low.wav")], catch_exceptions=False)
+    assert shown.exit_code == 0 and "(cascade stage musicnn-2p)" in shown.stdout
 
     # named like any model; never with a model file
     assert lib.use_model("cascade").cascade
@@ -177,3 +183,28 @@ def test_train_without_a_validation_part_says_it_is_uncalibrated(tmp_path):
     assert outcome.calibration is None
     assert any("not calibrated" in note for note in outcome.notes)
     assert json.loads(outcome.sidecar_path.read_text()).get("trust") is None
+
+
+def test_cli_list_and_show_give_the_reason_of_an_abstention(tmp_path, monkeypatch):
+    from typer.testing import CliRunner
+
+    from music_reclass.cli import common
+    from music_reclass.cli.main import app
+
+    clips(tmp_path / "m")
+    monkeypatch.setattr(common, "classifier_factory", TrustedFactory(min_confidence=0.9))
+    db = tmp_path / "lib.sqlite"
+
+    def invoke(*args):
+        return CliRunner().invoke(app, [str(a) for a in args], catch_exceptions=False)
+
+    classified = invoke("classify", tmp_path / "m", "--db", db, "--json", "--jobs", "0")
+    rows = [json.loads(line) for line in classified.stdout.splitlines() if line.strip()]
+    assert len(rows) == 3
+    assert all(r["decided"] is None and r["abstain_reason"] == "low-confidence" for r in rows)
+    listed = invoke("list", "--db", db, "--status", "review")
+    assert listed.exit_code == 0 and listed.stdout.count("review: low-confidence") == 3
+    table = list(csv.DictReader(invoke("list", "--db", db, "--csv").stdout.splitlines()))
+    assert {row["status"] for row in table} == {"review: low-confidence"}
+    shown = invoke("show", "--db", db, tmp_path / "m" / "low.wav")
+    assert "decided: abstained (low-confidence)" in shown.stdout
