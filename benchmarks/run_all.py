@@ -18,6 +18,7 @@ ORDER = [
     "bench_classify.py",
     "bench_speed.py",
     "bench_accuracy_gtzan_dev.py",
+    "bench_trust.py",
     "bench_features.py",
     "bench_training.py",
     "bench_plex.py",

@@ -251,7 +251,7 @@ def test_trained_model_gets_the_extractors_own_features(tmp_path, trained_gtzan5
     from music_reclass.audio.excerpt import load_excerpt
     from music_reclass.features import get_extractor
     from music_reclass.models.musicnn import MUSICNN_INPUT
-    from music_reclass.pipeline.trained import TrainedClassifier
+    from music_reclass.pipeline import load_classifier
     from music_reclass.store.db import connect
     from music_reclass.store.files import lookup_file
     from music_reclass.store.vectors import get_vectors
@@ -264,7 +264,9 @@ def test_trained_model_gets_the_extractors_own_features(tmp_path, trained_gtzan5
                     "--jobs", jobs)
     assert result.exit_code == 0, result.stderr
     records = {Path(r["path"]).name: r for r in json_lines(result.stdout)}
-    classifier = TrainedClassifier(trained_gtzan58)
+    # the library's model: the trained head with its trust parameters (uncalibrated here:
+    # the manifest has no validation part, so its probabilities pass through)
+    classifier = load_classifier(trained_gtzan58)
     extractor = get_extractor("gtzan58")
     conn = connect(db)
     for path in files:
@@ -282,6 +284,7 @@ def test_trained_model_gets_the_extractors_own_features(tmp_path, trained_gtzan5
         direct = classifier.predict_file(path)
         assert record["genres"][0]["label"] == direct.genres[0][0]
         assert record["genres"][0]["confidence"] == pytest.approx(direct.genres[0][1], abs=1e-6)
+        assert record["decided"] == (direct.decided[0] if direct.decided else None)
     assert records["drone new.flac"]["genres"][0]["label"] == "drone"
     assert records["noise new.flac"]["genres"][0]["label"] == "noise"
 

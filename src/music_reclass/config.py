@@ -63,7 +63,8 @@ __all__ = ["KEYS", "Config", "config_path", "load_config"]
 KEYS: dict[str, dict[str, tuple[type | tuple[type, ...], str]]] = {
     "library": {"db": (str, "the library database file")},
     "classify": {"jobs": (int, "worker processes"), "taxonomy": (str, "genres of the embedded model"),
-                 "dask": (str, "Dask cluster: local:N or a scheduler address")},
+                 "dask": (str, "Dask cluster: local:N or a scheduler address"),
+                 "cascade": (bool, "run the progressive cascade of the embedded models")},
     "tag": {"min_confidence": ((int, float), "write genres at least this confident"),
             "top_k": (int, "at most this many genres"), "mode": (str, "replace | append | fill")},
     "organise": {"pattern": (str, "target path pattern"), "copy": (bool, "copy rather than move")},

@@ -140,6 +140,10 @@ def classify_command(
              "(`reclass models`). Default: the library's active model."),
     taxonomy: str | None = typer.Option(
         None, "--taxonomy", help="Genres of the embedded model: default | gtzan | a mapping file."),
+    cascade: bool | None = typer.Option(
+        None, "--cascade/--no-cascade",
+        help="Progressive cascade of the embedded models: cheap stages first, later ones only "
+             "where unsure; each result says which stage decided."),
     top_k: int = typer.Option(3, "--top-k", min=1, help="Genres shown per file."),
     jobs: int | None = typer.Option(
         None, "--jobs", min=0,
@@ -165,6 +169,7 @@ def classify_command(
     dask = setting("classify", "dask", dask)
     if model is None:
         taxonomy = setting("classify", "taxonomy", taxonomy)
+        cascade = setting("classify", "cascade", cascade, False)
     machine = json_output or csv_output
     csv_writer = CsvWriter(_csv_header(top_k)) if csv_output else None
     show_progress = not quiet and sys.stderr.isatty()
@@ -197,7 +202,8 @@ def classify_command(
             if bar is not None:
                 bar.update(task, completed=done, total=total)
 
-        run = library.classify(paths, model=model, taxonomy=taxonomy, jobs=jobs,
+        run = library.classify(paths, model=model, taxonomy=taxonomy, cascade=bool(cascade),
+                               jobs=jobs,
                                batch_size=batch_size, force=force, keep_results=False,
                                on_result=on_result, on_progress=on_progress, dask=dask,
                                dask_path_map=dask_path_map)

@@ -44,7 +44,8 @@ def _status_text(view) -> str:  # noqa: ANN001 - a FileView
     if view.status == "ok" and view.model_id is None:
         text = "not analysed"
     elif view.status == "ok" and view.decided is None and view.genres:
-        text = "review"
+        # the reason is what the owner needs to judge the abstention
+        text = f"review: {view.abstain_reason}" if view.abstain_reason else "review"
     return f"missing ({text})" if view.missing else text
 
 
@@ -174,9 +175,10 @@ def _print_details(details: dict) -> None:
             console.print(f"  {analysis['error_code']}: {analysis['error']}", markup=False)
             continue
         decided = analysis.get("decided")
+        stage = f" (cascade stage {analysis['stage']})" if analysis.get("stage") else ""
         console.print("  decided: " + (", ".join(decided) if decided else
-                                        f"abstained ({analysis.get('abstain_reason') or '-'})"),
-                      markup=False)
+                                        f"abstained ({analysis.get('abstain_reason') or '-'})")
+                      + stage, markup=False)
         for title, key in (("genres", "genres"), ("why: the tags heard", "tags")):
             if analysis[key]:
                 table = Table(title=title, show_header=False, box=None, title_justify="left")

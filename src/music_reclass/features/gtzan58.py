@@ -81,6 +81,11 @@ def _hpss_waveforms(y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 def _tempo(y: np.ndarray, sr: int) -> float:
     """The tempo ``librosa.beat.beat_track(y=y, sr=sr)`` returns (bpm)."""
     envelope = librosa.onset.onset_strength(y=y, sr=sr, aggregate=np.median, pad_mode=_PAD)
+    return _tempo_from_envelope(envelope, sr)
+
+
+def _tempo_from_envelope(envelope: np.ndarray, sr: int) -> float:
+    """The tempo (bpm) ``beat_track`` estimates from an onset envelope."""
     return float(np.atleast_1d(librosa.feature.tempo(onset_envelope=envelope, sr=sr))[0])
 
 

@@ -220,6 +220,7 @@ def load_centred(
 _BUILTIN: dict[str, tuple[str, str]] = {
     "fma518": ("music_reclass.features.fma518", "FMA518Extractor"),
     "gtzan58": ("music_reclass.features.gtzan58", "GTZAN58Extractor"),
+    "gtzan53": ("music_reclass.features.gtzan_spectral", "GTZANSpectralExtractor"),
     "musicnn": ("music_reclass.features.musicnn_embedding", "MusicnnEmbeddingExtractor"),
     # large pretrained encoders, from local weights folders (features/backbones/)
     "mert": ("music_reclass.features.backbones.mert", "mert_extractor"),

@@ -78,6 +78,7 @@ class ClassifyMixin(LibraryBase):
         *,
         model: str | os.PathLike | None = None,
         taxonomy: str | None = None,
+        cascade: bool = False,
         jobs: int | None = None,
         batch_size: int = 1,
         force: bool = False,
@@ -106,6 +107,11 @@ class ClassifyMixin(LibraryBase):
             library's active model.
         taxonomy : str, optional
             The genres of the embedded model: ``default``, ``gtzan`` or a mapping file.
+        cascade : bool
+            Run the progressive cascade of the embedded models (cheap stages first, the
+            later ones only for the tracks the earlier ones leave undecided); each
+            result then says which ``stage`` decided. It is a model of its own
+            (``cascade`` or ``cascade-<taxonomy>`` in :meth:`models`).
         jobs : int, optional
             Worker processes (default: one per core); 0 does everything in this process.
         batch_size : int
@@ -157,7 +163,7 @@ class ClassifyMixin(LibraryBase):
             raise ParameterError(
                 "no such file or folder: " + ", ".join(display_path(p) for p in missing))
         conn = self.writable_connection(create=True)
-        spec = parse_spec(conn, model, taxonomy) or active_spec(conn)
+        spec = parse_spec(conn, model, taxonomy, cascade=cascade) or active_spec(conn)
         classifier = load_spec(spec, factory=self.classifier_factory)
         register(conn, spec, classifier)
         active = self._activate_if_first(conn, spec, classifier)
@@ -193,7 +199,7 @@ class ClassifyMixin(LibraryBase):
             paths, conn=conn, classifier=classifier, pool=pool, force=force, on_result=result,
             on_ignored=ignored, cancel=cancel,
             params={"model": spec.name, "taxonomy": spec.taxonomy, "file": spec.file,
-                    "dask": dask},
+                    "cascade": spec.cascade, "dask": dask},
         )
         return outcome
 
@@ -203,4 +209,4 @@ class ClassifyMixin(LibraryBase):
         if current is None:
             store_models.set_setting(conn, ACTIVE_KEY, spec.as_setting())
             return True
-        return ModelSpec(current.get("file"), current.get("taxonomy") or "default") == spec
+        return ModelSpec.from_setting(current) == spec

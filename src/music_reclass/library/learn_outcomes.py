@@ -28,6 +28,10 @@ class TrainOutcome:
     features_stored: int  # tracks whose features came from the library's stored vectors
     features_computed: int
     feature_errors: dict[str, str] = field(default_factory=dict)
+    #: how the head's probabilities were calibrated on the validation part (method, data,
+    #: ECE before and after, the decision threshold), as in the sidecar's ``"trust"``;
+    #: None when the split has no validation part (the model is then uncalibrated)
+    calibration: dict[str, Any] | None = None
 
 
 @dataclass

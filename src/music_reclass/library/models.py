@@ -8,6 +8,8 @@ A model is named by:
 
 - ``default`` (or ``musicnn``): the embedded zero-shot model, default taxonomy;
 - a taxonomy name or file with the embedded model: ``gtzan`` (``--taxonomy gtzan``);
+- the progressive cascade of the embedded models (``--cascade``), listed as ``cascade``
+  (default taxonomy) or ``cascade-<taxonomy>``;
 - a model file (``my-model.joblib``, a deep model's ``.safetensors``);
 - the short name or id prefix of a model the library has used (``reclass models``).
 """
@@ -33,31 +35,65 @@ DEFAULT_NAMES = ("default", "musicnn")
 
 @dataclass(frozen=True)
 class ModelSpec:
-    """How to build a classifier: the embedded model with a taxonomy, or a model file."""
+    """How to build a classifier: the embedded model with a taxonomy (alone or as the
+    progressive cascade), or a model file."""
 
     file: str | None = None
     taxonomy: str = "default"
+    cascade: bool = False
 
     @property
     def name(self) -> str:
         """The short name the library lists it under."""
         if self.file is not None:
             return Path(self.file).stem
+        if self.cascade:
+            return "cascade" if self.taxonomy == "default" else f"cascade-{Path(self.taxonomy).stem}"
         return "default" if self.taxonomy == "default" else Path(self.taxonomy).stem
 
+    @property
+    def kind(self) -> str:
+        """How the library lists it: ``zero-shot``, ``cascade`` or the model file's kind."""
+        return "cascade" if self.cascade else "zero-shot"
+
     def as_setting(self) -> dict[str, Any]:
-        return {"file": self.file, "taxonomy": self.taxonomy}
+        return {"file": self.file, "taxonomy": self.taxonomy, "cascade": self.cascade}
+
+    @classmethod
+    def from_setting(cls, setting: dict[str, Any]) -> ModelSpec:
+        """Inverse of :meth:`as_setting` (settings written before the cascade lack it)."""
+        return cls(setting.get("file"), setting.get("taxonomy") or "default",
+                   bool(setting.get("cascade", False)))
 
 
 def parse_spec(conn: sqlite3.Connection | None, model: str | os.PathLike | None,
-               taxonomy: str | None) -> ModelSpec | None:
+               taxonomy: str | None, *, cascade: bool = False) -> ModelSpec | None:
     """The model a user named (None: nothing named, use the active one).
+
+    ``cascade`` asks for the progressive cascade of the embedded models, with the named
+    taxonomy (nothing named: the active model's when it is an embedded one, else the
+    default taxonomy).
 
     Raises
     ------
     ParameterError
-        An unknown name, a missing file, or a taxonomy given with a model file.
+        An unknown name, a missing file, a taxonomy given with a model file, or the
+        cascade asked of a model file.
     """
+    spec = _parse_spec(conn, model, taxonomy)
+    if not cascade:
+        return spec
+    if spec is None:
+        active = active_spec(conn)
+        return ModelSpec(taxonomy="default" if active.file else active.taxonomy, cascade=True)
+    if spec.file is not None:
+        raise ParameterError("--cascade runs the embedded musicnn models: it takes no model "
+                             "file (name a taxonomy instead)")
+    return ModelSpec(taxonomy=spec.taxonomy, cascade=True)
+
+
+def _parse_spec(conn: sqlite3.Connection | None, model: str | os.PathLike | None,
+                taxonomy: str | None) -> ModelSpec | None:
     if taxonomy is not None and taxonomy not in BUILTIN_TAXONOMIES and os.path.isfile(taxonomy):
         taxonomy = str(Path(taxonomy).resolve())  # a mapping file, named the same from anywhere
     if model is None:
@@ -65,6 +101,10 @@ def parse_spec(conn: sqlite3.Connection | None, model: str | os.PathLike | None,
     text = os.fspath(model)
     if text in DEFAULT_NAMES:
         return ModelSpec(taxonomy=taxonomy or "default")
+    if text == "cascade":
+        return ModelSpec(taxonomy=taxonomy or "default", cascade=True)
+    if text.startswith("cascade-") and text[8:] in BUILTIN_TAXONOMIES and taxonomy is None:
+        return ModelSpec(taxonomy=text[8:], cascade=True)
     if taxonomy is not None and taxonomy != "default":
         raise ParameterError(
             "--taxonomy applies to the embedded model only: a trained model has its own genres"
@@ -85,8 +125,8 @@ def parse_spec(conn: sqlite3.Connection | None, model: str | os.PathLike | None,
 
 def spec_of(row: store_models.ModelRow) -> ModelSpec:
     """The spec that rebuilds a registered model."""
-    if row.kind == "zero-shot":
-        return ModelSpec(taxonomy=row.source or "default")
+    if row.kind in ("zero-shot", "cascade"):
+        return ModelSpec(taxonomy=row.source or "default", cascade=row.kind == "cascade")
     if not row.source or not os.path.isfile(row.source):
         raise ParameterError(f"the file of model {row.name!r} is gone: {row.source}")
     return ModelSpec(file=row.source)
@@ -97,7 +137,7 @@ def active_spec(conn: sqlite3.Connection | None) -> ModelSpec:
     setting = store_models.get_setting(conn, ACTIVE_KEY) if conn is not None else None
     if not setting:
         return ModelSpec()
-    return ModelSpec(file=setting.get("file"), taxonomy=setting.get("taxonomy") or "default")
+    return ModelSpec.from_setting(setting)
 
 
 def load_spec(spec: ModelSpec, *, factory: Any = None) -> Any:
@@ -108,12 +148,12 @@ def load_spec(spec: ModelSpec, *, factory: Any = None) -> Any:
 
     if spec.file is not None:
         return load_classifier(spec.file, top_k=None)
-    return load_classifier(None, taxonomy=spec.taxonomy, top_k=None)
+    return load_classifier(None, taxonomy=spec.taxonomy, top_k=None, cascade=spec.cascade)
 
 
 def register(conn: sqlite3.Connection, spec: ModelSpec, classifier: Any) -> None:
     """Record the model in the library (so it can be named later, and listed)."""
-    kind = "zero-shot" if spec.file is None else getattr(classifier, "kind", "head")
+    kind = spec.kind if spec.file is None else getattr(classifier, "kind", "head")
     store_models.register_model(
         conn, str(classifier.model_id), name=spec.name, kind=kind,
         source=spec.file if spec.file is not None else spec.taxonomy,

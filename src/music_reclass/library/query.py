@@ -150,4 +150,4 @@ class QueryMixin(LibraryBase):
 def _same(row: store_models.ModelRow, spec: ModelSpec) -> bool:
     if spec.file is not None:
         return row.source == spec.file
-    return row.kind == "zero-shot" and (row.source or "default") == spec.taxonomy
+    return row.kind == spec.kind and (row.source or "default") == spec.taxonomy

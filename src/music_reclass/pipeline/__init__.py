@@ -33,6 +33,8 @@ def load_classifier(
     taxonomy: str | Path | Taxonomy = "default",
     top_k: int | None = None,
     top_tags: int | None = 10,
+    trusted: bool = True,
+    cascade: bool = False,
 ) -> Classifier:
     """Build a classifier: the embedded default or a trained model file.
 
@@ -51,6 +53,13 @@ def load_classifier(
         Keep only the best ``top_k`` genres in each prediction (None: all).
     top_tags : int or None
         Embedded classifier: keep only the best ``top_tags`` tags (None: all 100).
+    trusted : bool
+        Calibrate the genres and fill each prediction's ``decided``/``abstain_reason``
+        with the model's trust parameters (:mod:`music_reclass.trust`); False gives
+        the raw model.
+    cascade : bool
+        The progressive cascade (:mod:`music_reclass.pipeline.cascade`) instead of the
+        embedded default; it also fills ``stage``.
 
     Returns
     -------
@@ -65,6 +74,16 @@ def load_classifier(
     FeatureMismatchError
         The installed feature extractor differs from the one the model was trained on.
     """
+    if cascade:
+        if model is not None and model != DEFAULT_MODEL:
+            raise ParameterError("--cascade runs the embedded models: it takes no model file")
+        from music_reclass.pipeline.cascade import CascadeClassifier
+
+        return CascadeClassifier(taxonomy, top_k=top_k, top_tags=top_tags)
+    if trusted:
+        from music_reclass.trust.classifier import load_trusted_classifier
+
+        return load_trusted_classifier(model, taxonomy=taxonomy, top_k=top_k, top_tags=top_tags)
     if model is None or (isinstance(model, str) and model == DEFAULT_MODEL):
         return MusicnnTagClassifier(taxonomy, top_k=top_k, top_tags=top_tags)
     if taxonomy != "default":

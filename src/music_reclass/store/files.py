@@ -212,7 +212,7 @@ def record_file(
     run_id: int | None,
     analysis: AnalysisRecord | None = None,
     vectors: Mapping[str, Mapping[str, np.ndarray]] | None = None,
-    vector_dtype: str = "float16",
+    vector_dtype: str | Mapping[str, str] = "float16",
 ) -> None:
     """Record one file's outcome, its track, analysis and vectors in one transaction.
 
@@ -229,8 +229,10 @@ def record_file(
         Written (replaced) for ``outcome.content_hash`` when given.
     vectors : mapping of space name to {vector name: array}, optional
         Track-level vectors to store for the content.
-    vector_dtype : {"float16", "float32"}
-        How they are stored (see :func:`~music_reclass.store.vectors.put_vectors`).
+    vector_dtype : {"float16", "float32"} or mapping of space name to it
+        How they are stored (see :func:`~music_reclass.store.vectors.put_vectors`); a
+        mapping for a model whose vectors span several spaces (learnt embeddings and
+        handcrafted features), float16 for a space it does not name.
     """
     with transaction(conn):
         if outcome.content_hash is not None:
@@ -242,7 +244,9 @@ def record_file(
         if analysis is not None:
             put_analysis(conn, outcome.content_hash, analysis, run_id=run_id)
         for space, arrays in (vectors or {}).items():
-            put_vectors(conn, outcome.content_hash, space, arrays, dtype=vector_dtype)
+            dtype = (vector_dtype if isinstance(vector_dtype, str)
+                     else vector_dtype.get(space, "float16"))
+            put_vectors(conn, outcome.content_hash, space, arrays, dtype=dtype)
 
 
 # ----------------------------------------------------------------------------- acting on files
