@@ -15,6 +15,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -164,10 +165,16 @@ class LineSink:
 
 
 def terminal_width(default: int = 100) -> int:
-    """Columns of the terminal on stdout (``default`` when it is not one)."""
+    """Columns of the terminal the lines end up on: stdout's, else (``reclass list | head``)
+    the terminal on stderr, else ``default`` (``COLUMNS`` overrides)."""
     import shutil
 
-    return shutil.get_terminal_size((default, 24)).columns if sys.stdout.isatty() else default
+    if sys.stdout.isatty() or os.environ.get("COLUMNS"):
+        return shutil.get_terminal_size((default, 24)).columns
+    try:
+        return os.get_terminal_size(sys.stderr.fileno()).columns
+    except (OSError, ValueError, AttributeError):  # no terminal at all: a file, a pipe, CI
+        return default
 
 
 def fit(text: str, width: int) -> str:

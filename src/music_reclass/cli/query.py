@@ -49,6 +49,11 @@ def _status_text(view) -> str:  # noqa: ANN001 - a FileView
     return f"missing ({text})" if view.missing else text
 
 
+def _short_status(view) -> str:  # noqa: ANN001 - a FileView
+    """The status as the table shows it: the longest reason shortened to fit 80 columns."""
+    return _status_text(view).replace("out-of-vocabulary", "out-of-vocab")
+
+
 @app.command("list")
 def list_command(
     paths: list[Path] = typer.Argument(None, help="Only files under these folders."),
@@ -103,19 +108,28 @@ def list_command(
     stdout_console().print(f"{shown} file(s)", markup=False)
 
 
+def _fit_genres(genres: list, top_k: int, width: int) -> str:
+    """As many of the top genres as fit ``width`` whole, the first one at least."""
+    for k in range(top_k, 1, -1):
+        text = format_genres(genres, top_k=k)
+        if len(text) <= width:
+            return text
+    return format_genres(genres, top_k=1)
+
+
 def _print_rows(views, top_k: int) -> int:  # noqa: ANN001 - streams of FileView
     """One line per file, columns cut to the terminal's width (paths from the left)."""
     width = terminal_width(120)
     genre_width = min(40, max(18, width // 3))
-    status_width = 12
+    status_width = 22  # "review: low-confidence", the longest status in the table
     path_width = max(20, width - genre_width - status_width - 2)
     count, lines = 0, []
     for stream in views:
         for view in stream:
-            genres = format_genres(view.genres, top_k=top_k) or (
+            genres = _fit_genres(view.genres, top_k, genre_width) or (
                 "tags: " + ", ".join(view.genre_tags) if view.genre_tags else "")
             lines.append(f"{fit(display_path(view.path), path_width):<{path_width}} "
-                         f"{genres[:genre_width]:<{genre_width}} {_status_text(view)}\n")
+                         f"{genres[:genre_width]:<{genre_width}} {_short_status(view)[:status_width]}\n")
             count += 1
             if len(lines) >= 500:  # written in chunks: one write per line is slow at 100k
                 write_text("".join(lines))
