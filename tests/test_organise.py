@@ -333,3 +333,27 @@ def test_moving_an_album_takes_its_companions_and_empties_the_folder(album, tmp_
     assert _cli("undo", "--db", str(db)).exit_code == 0
     assert sorted(p.name for p in (root / "Kind of Blue").iterdir()) == [
         "01 track.lrc", "01 track.mp3", "02 track.mp3", "03 track.mp3", "album.cue", "cover.jpg"]
+
+
+def test_a_folder_of_loose_tracks_keeps_its_notes_and_each_track_takes_its_own(tmp_path: Path):
+    """A download folder (tracks of several artists, a licence note per track and one
+    README): each note follows its own track; the folder's README goes nowhere, rather
+    than a copy landing in every genre folder."""
+    root = tmp_path / "downloads"
+    db = tmp_path / "lib.sqlite"
+    conn = libdb.connect(db)
+    for i, (name, genre) in enumerate((("Alpha_-_Song", "jazz"), ("Beta_-_Tune", "rock"))):
+        track = make_audio(root / f"{name}.hq.mp3", seed=40 + i)
+        add_tags(track, genres=[], artist=name.split("_")[0], album="")
+        register(conn, track, genres=[(genre, 0.9)])
+        (root / f"{name}.LICENSE.txt").write_text(f"licence of {name}")
+    conn.close()
+    (root / "README.txt").write_text("where these came from")
+    into = tmp_path / "sorted"
+    result = _cli("organise", str(root), "--into", str(into), "--db", str(db),
+                  "--min-confidence", "0.5")
+    assert result.exit_code == 0, result.output
+    notes = sorted(p.relative_to(into).as_posix() for p in into.rglob("*.txt"))
+    assert notes == ["Jazz/Alpha/Unknown Album/Alpha_-_Song.LICENSE.txt",
+                     "Rock/Beta/Unknown Album/Beta_-_Tune.LICENSE.txt"]
+    assert "2 companion(s)" in result.output

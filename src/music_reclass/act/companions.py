@@ -8,8 +8,11 @@ Albums
 Companions
     The files that belong with the music follow it: cover art, cue sheets, lyrics,
     logs, playlists and notes (:data:`COMPANION_EXTENSIONS`). A companion named like a
-    track (``song.lrc``, ``song.cue``) follows that track and takes its new name; the
-    others (``cover.jpg``, ``album.nfo``) go to the folder the folder's tracks went to.
+    track (``song.lrc``, ``song.cue``; or ``song.LICENSE.txt`` beside ``song.hq.ogg``:
+    the same name up to its first dot) follows that track and takes its new name. The
+    others (``cover.jpg``, ``album.nfo``) belong to the folder: they follow only when all
+    the folder's tracks went to one folder (an album); a folder of loose tracks that
+    went to several keeps them, rather than a copy of its notes landing in every album.
     They are moved only when every track of their folder moved to one folder and no
     audio file is left behind; otherwise they are copied, so nothing a remaining track
     needs goes missing. Like the tracks, they are journalled and never overwrite.
@@ -79,6 +82,9 @@ def _folder_companions(folder: Path, pairs: list[tuple[Path, Path]], *, copy: bo
     except OSError:
         return
     by_stem = {source.stem: target for source, target in pairs}
+    by_base: dict[str, set[Path]] = defaultdict(set)
+    for source, target in pairs:
+        by_base[_base(source.name)].add(target)
     targets = sorted({target.parent for _, target in pairs})
     audio_left = any(p.suffix.lower() in AUDIO_EXTENSIONS for p in entries)
     keep_here = copy or audio_left or len(targets) > 1
@@ -90,5 +96,17 @@ def _folder_companions(folder: Path, pairs: list[tuple[Path, Path]], *, copy: bo
             yield CompanionMove(entry, track_target.with_name(track_target.stem + entry.suffix),
                                 copy=copy)
             continue
-        for target_folder in targets:
-            yield CompanionMove(entry, target_folder / entry.name, copy=keep_here)
+        rest = entry.name[len(_base(entry.name)):]
+        same_base = sorted({t.with_name(_base(t.name) + rest)
+                            for t in by_base.get(_base(entry.name), ())})
+        if same_base:  # song.LICENSE.txt follows song.hq.ogg (and song.ogg, where it went)
+            for target in same_base:
+                yield CompanionMove(entry, target, copy=copy or len(same_base) > 1)
+            continue
+        if len(targets) == 1:  # the folder is one album: its cover art goes with it
+            yield CompanionMove(entry, targets[0] / entry.name, copy=keep_here)
+
+
+def _base(name: str) -> str:
+    """A file name up to its first dot (``song.hq.ogg`` -> ``song``)."""
+    return name.split(".", 1)[0] or name

@@ -87,7 +87,8 @@ def tag_command(
         f"{verb} {len(summary.changes)} file(s){clause}, {len(summary.unchanged)} already "
         f"right, {len(summary.skipped)} skipped, {len(summary.failed)} failed"
         + ("" if summary.run_id is None
-           else f" (run {summary.run_id}; undo with `reclass undo {summary.run_id}`)"))
+           else f" (run {summary.run_id}; undo with `reclass undo {summary.run_id}`)"
+           if summary.changes or summary.unrecorded else f" (run {summary.run_id})"))
     _finish(summary.ok, lines)
 
 
