@@ -26,14 +26,20 @@ def _fmt(value: Any, digits: int = 3) -> str:
     return str(value)
 
 
-def confusion_text(confusion: Sequence[Sequence[int]], labels: Sequence[str]) -> str:
-    """The confusion matrix as aligned text (rows true, columns predicted)."""
-    short = [label[:7] for label in labels]
-    width = max([len(label) for label in labels] + [4]) + 1
+def confusion_text(confusion: Sequence[Sequence[int]], labels: Sequence[str], *,
+                   max_width: int = 80) -> str:
+    """The confusion matrix as aligned text (rows true, columns predicted), names cut
+    so that it fits ``max_width`` columns where it can (10 genres fit 80)."""
+    n = max(len(labels), 1)
+    width = min(max([len(label) for label in labels] + [4]), 12) + 1
+    fits = (max_width - width) // n - 1  # letters a column heading can have
+    short = [label[:max(3, min(7, fits))] for label in labels]
     cell = max([len(s) for s in short] + [3]) + 1
-    lines = [" " * width + "".join(f"{s:>{cell}}" for s in short) + "   <- predicted"]
+    lines = ["rows: true genre; columns: predicted",
+             " " * width + "".join(f"{s:>{cell}}" for s in short)]
     for label, row in zip(labels, confusion, strict=True):
-        lines.append(f"{label:<{width}}" + "".join(f"{int(v) if v else '.':>{cell}}" for v in row))
+        lines.append(f"{label[:width - 1]:<{width}}"
+                     + "".join(f"{int(v) if v else '.':>{cell}}" for v in row))
     return "\n".join(lines)
 
 
