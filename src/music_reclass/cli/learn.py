@@ -17,7 +17,7 @@ import typer
 
 from music_reclass.cli.app import app
 from music_reclass.cli.common import DB_HELP, echo, fail, handled, open_library
-from music_reclass.cli.output import progress_callback
+from music_reclass.cli.output import comparison_table, progress_callback, stdout_console
 from music_reclass.library import DEEP_MODELS, DeepTrainOutcome
 
 _DATASET_HELP = "Dataset kind and location, two words: gtzan DIR | fma DIR | library DIR | manifest CSV."
@@ -191,7 +191,10 @@ def compare_command(
             on_progress=on_progress, folds=folds, epochs=epochs, device=device)
     for note in outcome.notes:
         typer.echo(f"note: {note}")
-    typer.echo(comparison_markdown(outcome.rows, outcome.columns))
+    if sys.stdout.isatty():  # a table that fits the terminal; Markdown for pipes and files
+        stdout_console().print(comparison_table(outcome.rows, outcome.columns))
+    else:
+        typer.echo(comparison_markdown(outcome.rows, outcome.columns))
     if outcome.written:
         _info(f"saved: {outcome.written['markdown']}, {outcome.written['csv']}")
 

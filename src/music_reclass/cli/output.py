@@ -17,7 +17,7 @@ import io
 import json
 import os
 import sys
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TextIO
 
@@ -34,6 +34,7 @@ from rich.table import Table
 
 __all__ = [
     "CsvWriter",
+    "comparison_table",
     "LineSink",
     "display_label",
     "fit",
@@ -222,3 +223,34 @@ def key_value_table(rows: Iterable[tuple[str, Any]], *, title: str | None = None
     for key, value in rows:
         table.add_row(key, "" if value is None else str(value))
     return table
+
+
+#: short headings for the comparison's columns in a terminal
+_COMPARE_HEADINGS = {
+    "n_train": "train", "n_test": "test", "accuracy": "acc", "balanced_accuracy": "bal acc",
+    "macro_f1": "F1", "ece": "ECE", "train_s": "fit s", "infer_ms_per_track": "ms",
+    "extract_ms_per_track": "feat ms",
+}
+
+
+def comparison_table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None) -> Table:
+    """A comparison (``Library.compare``'s rows) as a table for the terminal: short
+    headings, no column that is empty in every row, values never cut."""
+    columns = [c for c in (columns or (rows[0].keys() if rows else []))
+               if any(row.get(c) is not None for row in rows)]
+    cells = [[_cell(row.get(column)) for column in columns] for row in rows]
+    table = Table(box=None, pad_edge=False, header_style="bold", padding=(0, 1, 0, 0))
+    for i, column in enumerate(columns):
+        table.add_column(_COMPARE_HEADINGS.get(column, column.replace("_", " ")),
+                         justify="left" if column in ("features", "model", "split") else "right",
+                         min_width=max(len(row[i]) for row in cells) if cells else None,
+                         no_wrap=True)
+    for row in cells:
+        table.add_row(*row)
+    return table
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
