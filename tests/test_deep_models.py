@@ -166,7 +166,7 @@ def test_classifier_probabilities_are_the_networks(tmp_path, model):
     wave = clip("drone", 2, seconds=7.0)
     with torch.inference_mode():
         probs = torch.softmax(net(torch.from_numpy(track_patches(wave))), 1).mean(0).numpy()
-    got = dict(load_classifier(str(path)).predict_waveform(wave).genres)
+    got = dict(load_classifier(str(path), trusted=False).predict_waveform(wave).genres)
     np.testing.assert_allclose([got[c] for c in ("a", "b", "c")], probs, atol=1e-5)
 
 
@@ -175,7 +175,9 @@ def test_deep_classifier_pools_patches_and_batches(tmp_path):
     from music_reclass.pipeline.deep import DeepClassifier
 
     path, net = _save(tmp_path)
-    clf = load_classifier(str(path))
+    trusted = load_classifier(str(path))  # calibrated and decided: the network inside
+    assert isinstance(trusted.base, DeepClassifier) and trusted.model_id.startswith("cnn@")
+    clf = load_classifier(str(path), trusted=False)  # the network's own probabilities
     assert isinstance(clf, DeepClassifier)
     assert clf.classes == ("a", "b", "c") and clf.model_id.startswith("cnn@")
     assert clf.input.sample_rate == 16000 and clf.input.mode == "excerpt"
@@ -285,7 +287,7 @@ def test_deep_classifier_stores_its_own_vectors_and_answers_from_them(tmp_path):
     from music_reclass.pipeline import load_classifier
 
     path, _ = _save(tmp_path)
-    clf = load_classifier(str(path), top_k=2)
+    clf = load_classifier(str(path), top_k=2, trusted=False)
     assert clf.embedding_space == f"deep/{clf.model_id}" and clf.kind == "deep"
     prediction = clf.predict_waveform(clip("drone", 4, seconds=7.0))
     vectors = prediction.vectors[clf.embedding_space]

@@ -148,7 +148,8 @@ def test_cli_train_killed_mid_run_then_resumed_then_classify(tmp_path):
     record = json.loads([line for line in classified.output.splitlines() if line.startswith("{")][0])
     assert record["status"] == "ok"
     assert {g["label"] for g in record["genres"]} <= {"clicks", "drone", "noise"}
-    assert record["model_id"] == f"model@{meta['sha256'][:12]}"
+    # the network's id, then its trust parameters (none fitted: the cautious default)
+    assert record["model_id"].startswith(f"model@{meta['sha256'][:12]}/trust@")
 
 
 def test_cli_rejects_unknown_model(tmp_path):

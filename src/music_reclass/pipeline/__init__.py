@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from music_reclass.errors import ModelError, ParameterError
+from music_reclass.errors import ParameterError
 from music_reclass.pipeline.prediction import Classifier, Prediction
+from music_reclass.pipeline.raw import DEFAULT_MODEL, load_raw_classifier
 from music_reclass.pipeline.zeroshot import MUSICNN_MODELS, MusicnnTagClassifier
 from music_reclass.taxonomy import Taxonomy
 
@@ -22,9 +23,10 @@ __all__ = [
     "MusicnnTagClassifier",
     "Prediction",
     "load_classifier",
+    "load_raw_classifier",
 ]
 
-DEFAULT_MODEL = "musicnn"
+
 
 
 def load_classifier(
@@ -84,22 +86,4 @@ def load_classifier(
         from music_reclass.trust.classifier import load_trusted_classifier
 
         return load_trusted_classifier(model, taxonomy=taxonomy, top_k=top_k, top_tags=top_tags)
-    if model is None or (isinstance(model, str) and model == DEFAULT_MODEL):
-        return MusicnnTagClassifier(taxonomy, top_k=top_k, top_tags=top_tags)
-    if taxonomy != "default":
-        raise ParameterError(
-            "taxonomy applies to the embedded classifier only: a trained model has its own classes"
-        )
-    from music_reclass.models.artifact import model_kind
-
-    kind = model_kind(model)  # the sidecar says what the file is
-    if kind == "deep":
-        from music_reclass.pipeline.deep import DeepClassifier
-
-        return DeepClassifier(model, top_k=top_k)
-    if kind != "head":
-        raise ModelError(f"{Path(model).name}: unknown model kind {kind!r} (this version "
-                         "reads 'head' and 'deep' models)")
-    from music_reclass.pipeline.trained import TrainedClassifier
-
-    return TrainedClassifier(model, top_k=top_k)
+    return load_raw_classifier(model, taxonomy=taxonomy, top_k=top_k, top_tags=top_tags)

@@ -32,6 +32,7 @@ from music_reclass.trust.model import (
     LOG_PROBABILITIES,
     TAXONOMY_EVIDENCE,
     TrustModel,
+    read_sidecar_decision,
     read_trust,
     shipped_trust,
 )
@@ -197,8 +198,12 @@ def load_trusted_classifier(
     if taxonomy != "default":
         raise ParameterError(
             "taxonomy applies to the embedded classifier only: a trained model has its own classes")
-    from music_reclass.pipeline.trained import TrainedClassifier
+    from music_reclass.pipeline.raw import load_raw_classifier
 
-    base = TrainedClassifier(model, top_k=None)
+    if read_sidecar_decision(model) is not None:
+        # a model calibrated and decided by its own policy (the personal head, fitted by
+        # cross-validation): wrapping it would re-decide with another, uncalibrated rule
+        return load_raw_classifier(model, top_k=top_k)
+    base = load_raw_classifier(model, top_k=None)  # a trained head or a deep model
     trust = read_trust(model) or uncalibrated_trust(f"{Path(model).name} has no calibration")
     return TrustedClassifier(base, trust, top_k=top_k)

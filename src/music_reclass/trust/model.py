@@ -41,6 +41,7 @@ __all__ = [
     "LOG_PROBABILITIES",
     "TAXONOMY_EVIDENCE",
     "TrustModel",
+    "read_sidecar_decision",
     "read_trust",
     "shipped_document",
     "shipped_trust",
@@ -231,6 +232,17 @@ def read_trust(model_path: str | os.PathLike) -> TrustModel | None:
         return TrustModel.from_dict(meta["trust"])
     except ParameterError as exc:
         raise ModelError(f"model sidecar {side.name}: {exc}") from exc
+
+
+def read_sidecar_decision(model_path: str | os.PathLike) -> dict[str, Any] | None:
+    """The model's own decision policy (sidecar key ``"decision"``, written by a head that
+    decides for itself, as the personal head does), or None."""
+    try:
+        meta = json.loads(_sidecar(model_path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return None  # loading the model gives the precise error
+    decision = meta.get("decision") if isinstance(meta, dict) else None
+    return decision if isinstance(decision, dict) else None
 
 
 def write_trust(model_path: str | os.PathLike, trust: TrustModel) -> Path:

@@ -218,9 +218,13 @@ class BackboneExtractor(FeatureExtractor):
         return [f"{self.name}_{i:04d}" for i in range(self.backbone.dim)]
 
     def load(self, path: str | PathLike) -> tuple[np.ndarray, int]:
-        from music_reclass.audio.excerpt import load_excerpt
+        from music_reclass.audio.excerpt import AudioInput, ExcerptPolicy, load_excerpt
 
-        return load_excerpt(path, sr=self.sample_rate).waveform, self.sample_rate
+        # the same bounded excerpt classify reads, cut into the backbone's windows
+        policy = ExcerptPolicy(patch_seconds=self.backbone.window_seconds,
+                               min_seconds=self.backbone.min_seconds)
+        excerpt = load_excerpt(path, AudioInput(self.sample_rate, policy))
+        return excerpt.waveform, self.sample_rate
 
     def extract_waveform(self, y: np.ndarray, sr: int) -> np.ndarray:
         """Resampled to the backbone's rate (soxr HQ), windowed, layer-pooled."""
