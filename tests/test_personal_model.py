@@ -164,7 +164,7 @@ def test_the_head_pickles_without_heavy_objects_and_checks_its_input():
     proba = again.predict_proba(np.array([[2.0, 0, 0]]))
     assert proba[0, 0] == pytest.approx(np.exp(1) / (np.exp(1) + np.exp(-1)))
     assert again.decide(proba[0]) == (["a"], None)
-    assert again.decide(np.array([0.55, 0.45]))[1] == "low confidence (0.55 < 0.60)"
+    assert again.decide(np.array([0.55, 0.45]))[1] == "low-confidence"
     with pytest.raises(Exception, match="expected 3 inputs"):
         again.predict_proba(np.zeros((1, 4)))
     multi = PersonalHead(classes=["a", "b", "c"], task="multi-label", mean=np.zeros(1),

@@ -119,8 +119,8 @@ def _evaluation_lines(report: Any) -> list[str]:
     ev = report.evaluation
     if not ev:
         return ["evaluation: none (every labelled track has the same artist)"]
-    lines = [f"evaluation: {ev['protocol']}, {ev['groups']} groups of tracks by artist tag "
-             "(no group on both sides of a split)"]
+    lines = [f"evaluation: {ev['protocol']}, {ev['groups']} groups of tracks (by artist tag, "
+             "else album; no group on both sides of a split)"]
     if "accuracy" in ev:
         lines.append(f"  accuracy {ev['accuracy']:.2f}, balanced accuracy "
                      f"{ev['balanced_accuracy']:.2f}, macro F1 {ev['macro_f1']:.2f}")

@@ -34,6 +34,10 @@ __all__ = ["TASKS", "PersonalHead", "PlattCalibrator", "TemperatureCalibrator", 
 TASKS = ("single-label", "multi-label")
 
 
+#: the abstention reason, in the words every model uses (:mod:`music_reclass.trust.policy`)
+LOW_CONFIDENCE = "low-confidence"
+
+
 def softmax(scores: np.ndarray) -> np.ndarray:
     """Row-wise softmax; ``-inf`` scores (genres a model never saw) get probability 0."""
     scores = np.asarray(scores, dtype=np.float64)
@@ -188,14 +192,12 @@ class PersonalHead:
             return None, self.never_decides
         if self.multi_label:
             chosen = [int(i) for i in order if proba[i] >= self.thresholds_[i]]
-            if not chosen:
-                best = int(order[0])
-                return None, (f"no genre reached its threshold (best {self.classes_[best]} "
-                              f"{proba[best]:.2f} < {self.thresholds_[best]:.2f})")
+            if not chosen:  # no genre reached its own threshold
+                return None, LOW_CONFIDENCE
             return [str(self.classes_[i]) for i in chosen], None
         best = int(order[0])
         if proba[best] < self.min_confidence:
-            return None, f"low confidence ({proba[best]:.2f} < {self.min_confidence:.2f})"
+            return None, LOW_CONFIDENCE
         return [str(self.classes_[best])], None
 
     def decision(self) -> dict[str, Any]:
