@@ -242,6 +242,16 @@ def test_learn_job_only_when_the_library_can_learn(tmp_path):
     assert final["done"] == final["total"] == 3
     bad = client.post("/api/jobs/learn", json={"options": {"nope": 1}})
     assert bad.status_code == 400 and "nope" in bad.json()["detail"]
+    # where the model goes, or which config is read, names server paths: never remote
+    for option in ({"out": str(tmp_path / "victim.txt")}, {"config": "/etc/passwd"},
+                   {"on_progress": 1}):
+        refused = client.post("/api/jobs/learn", json={"options": option})
+        assert refused.status_code == 400, option
+    assert not (tmp_path / "victim.txt").exists()
+    real = TestClient(create_app(library, classify_jobs=0))  # Library.learn takes out=, config=
+    for option in ({"out": str(tmp_path / "victim.txt")}, {"config": "/etc/passwd"}):
+        refused = real.post("/api/jobs/learn", json={"options": option})
+        assert refused.status_code == 400 and "unknown learn option" in refused.json()["detail"]
 
 
 def test_models_stats_charts(setup):

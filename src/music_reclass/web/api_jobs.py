@@ -15,6 +15,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from music_reclass.web.deps import JobsDep, LibraryDep
 from music_reclass.web.jobs import FINISHED, Busy, JobManager, Work
 from music_reclass.web.schemas import (
+    LEARN_OPTIONS,
     MAX_ID,
     ClassifyBody,
     LearnBody,
@@ -136,9 +137,10 @@ def learn(library: LibraryDep, jobs: JobsDep, body: LearnBody) -> JSONResponse:
     """Runs the library's ``learn`` job with ``options`` as its keyword arguments."""
     method = library.learn  # type: ignore[attr-defined]
     accepted = inspect.signature(method).parameters
-    unknown = sorted(set(body.options) - set(accepted))
+    unknown = sorted(set(body.options) - (set(LEARN_OPTIONS) & set(accepted)))
     if unknown:
-        raise HTTPException(400, f"unknown learn option(s): {', '.join(unknown)}")
+        raise HTTPException(400, f"unknown learn option(s): {', '.join(unknown)} (known: "
+                                 f"{', '.join(o for o in LEARN_OPTIONS if o in accepted)})")
 
     def work(progress: Any, cancel: Any) -> dict[str, Any]:
         hooks = {"on_progress": progress, "cancel": cancel}

@@ -13,6 +13,7 @@ __all__ = [
     "AcceptBody",
     "ClassifyBody",
     "CorrectBody",
+    "LEARN_OPTIONS",
     "LearnBody",
     "ModelBody",
     "OrganiseBody",
@@ -90,10 +91,17 @@ class UndoBody(_Body):
     dry_run: bool = False
 
 
-class LearnBody(_Body):
-    """Options passed to the library's learn job."""
+#: the learn options a remote client may set: never where the model is written (``out``)
+#: or which config file is read (``config``), which would name paths on the server
+LEARN_OPTIONS = ("min_tracks", "rare", "multi_label", "activate", "target_precision", "seed")
 
-    options: dict[str, str | int | float | bool] = Field(default_factory=dict, max_length=20)
+
+class LearnBody(_Body):
+    """Options passed to the library's learn job (a subset of ``Library.learn``'s, see
+    :data:`LEARN_OPTIONS`)."""
+
+    options: dict[str, str | int | float | bool | None] = Field(default_factory=dict,
+                                                                max_length=20)
 
 
 def file_item(view: Any) -> dict[str, Any]:
