@@ -67,3 +67,26 @@ def test_a_bad_config_file_stops_every_command_with_one_line(tmp_path, monkeypat
     result = CliRunner().invoke(app, ["list"])
     assert result.exit_code == 2 and "wrong type" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_the_configured_taxonomy_never_overrides_the_model_the_owner_made_active(
+        tmp_path, monkeypatch):
+    from music_reclass.library import Library
+
+    specs = []
+
+    def recording_fake(spec=None):
+        specs.append(spec)
+        return make_fake(spec)
+
+    monkeypatch.setenv("RECLASS_CONFIG", str(write(tmp_path, '[classify]\ntaxonomy = "default"\n'
+                                                              'jobs = 0\n')))
+    monkeypatch.setattr(common, "classifier_factory", recording_fake)
+    library(tmp_path / "music")
+    db = tmp_path / "lib.sqlite"
+    lib = Library(db)
+    lib.connection(create=True)
+    lib.use_model("gtzan")  # what `reclass models --use gtzan` (or `learn`) leaves
+    result = CliRunner().invoke(app, ["classify", str(tmp_path / "music"), "-q", "--db", str(db)])
+    assert result.exit_code == 1 and "model    gtzan" in result.output  # its broken files fail
+    assert specs and {s.taxonomy for s in specs} == {"gtzan"}

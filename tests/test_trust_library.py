@@ -208,3 +208,25 @@ def test_cli_list_and_show_give_the_reason_of_an_abstention(tmp_path, monkeypatc
     assert {row["status"] for row in table} == {"review: low-confidence"}
     shown = invoke("show", "--db", db, tmp_path / "m" / "low.wav")
     assert "decided: abstained (low-confidence)" in shown.stdout
+
+
+def test_config_defaults_never_override_the_active_model_and_no_cascade_means_it(
+        tmp_path, monkeypatch):
+    """`[classify] taxonomy`/`cascade` in the config are defaults for a library with no
+    chosen model; `--no-cascade` leaves an active cascade for the plain embedded model."""
+    from music_reclass.library import Library
+    from music_reclass.library.models import parse_spec
+
+    config = tmp_path / "config.toml"
+    config.write_text('[classify]\ntaxonomy = "default"\ncascade = true\n')
+    monkeypatch.setenv("RECLASS_CONFIG", str(config))
+    library = Library(tmp_path / "lib.sqlite")
+    assert not library.has_chosen_model()
+    library.connection(create=True)
+    library.use_model("gtzan")
+    assert library.has_chosen_model()
+    conn = library.connection()
+    assert parse_spec(conn, None, None, cascade=None) is None  # the active model (gtzan)
+    library.use_model("cascade")
+    plain = parse_spec(conn, None, None, cascade=False)
+    assert plain is not None and not plain.cascade and plain.taxonomy == "default"

@@ -167,7 +167,8 @@ def classify_command(
     library = open_library(db)
     jobs = setting("classify", "jobs", jobs)
     dask = setting("classify", "dask", dask)
-    if model is None:
+    if model is None and taxonomy is None and not cascade and not library.has_chosen_model():
+        # the config file's defaults never override the model the owner made active
         taxonomy = setting("classify", "taxonomy", taxonomy)
         cascade = setting("classify", "cascade", cascade, False)
     machine = json_output or csv_output
@@ -202,7 +203,7 @@ def classify_command(
             if bar is not None:
                 bar.update(task, completed=done, total=total)
 
-        run = library.classify(paths, model=model, taxonomy=taxonomy, cascade=bool(cascade),
+        run = library.classify(paths, model=model, taxonomy=taxonomy, cascade=cascade,
                                jobs=jobs,
                                batch_size=batch_size, force=force, keep_results=False,
                                on_result=on_result, on_progress=on_progress, dask=dask,

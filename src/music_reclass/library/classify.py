@@ -78,7 +78,7 @@ class ClassifyMixin(LibraryBase):
         *,
         model: str | os.PathLike | None = None,
         taxonomy: str | None = None,
-        cascade: bool = False,
+        cascade: bool | None = None,
         jobs: int | None = None,
         batch_size: int = 1,
         force: bool = False,
@@ -107,11 +107,13 @@ class ClassifyMixin(LibraryBase):
             library's active model.
         taxonomy : str, optional
             The genres of the embedded model: ``default``, ``gtzan`` or a mapping file.
-        cascade : bool
-            Run the progressive cascade of the embedded models (cheap stages first, the
-            later ones only for the tracks the earlier ones leave undecided); each
+        cascade : bool or None
+            True: run the progressive cascade of the embedded models (cheap stages first,
+            the later ones only for the tracks the earlier ones leave undecided); each
             result then says which ``stage`` decided. It is a model of its own
-            (``cascade`` or ``cascade-<taxonomy>`` in :meth:`models`).
+            (``cascade`` or ``cascade-<taxonomy>`` in :meth:`models`). False: the
+            embedded model without the cascade, even when the cascade is the active
+            model. None (default): the active model.
         jobs : int, optional
             Worker processes (default: one per core); 0 does everything in this process.
         batch_size : int

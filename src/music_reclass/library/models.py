@@ -67,7 +67,7 @@ class ModelSpec:
 
 
 def parse_spec(conn: sqlite3.Connection | None, model: str | os.PathLike | None,
-               taxonomy: str | None, *, cascade: bool = False) -> ModelSpec | None:
+               taxonomy: str | None, *, cascade: bool | None = None) -> ModelSpec | None:
     """The model a user named (None: nothing named, use the active one).
 
     ``cascade`` asks for the progressive cascade of the embedded models, with the named
@@ -81,6 +81,9 @@ def parse_spec(conn: sqlite3.Connection | None, model: str | os.PathLike | None,
         cascade asked of a model file.
     """
     spec = _parse_spec(conn, model, taxonomy)
+    if cascade is False and spec is None:  # "not the cascade", said of an active cascade
+        active = active_spec(conn)
+        return ModelSpec(taxonomy=active.taxonomy) if active.cascade else None
     if not cascade:
         return spec
     if spec is None:

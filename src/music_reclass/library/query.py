@@ -63,6 +63,13 @@ class QueryMixin(LibraryBase):
         factory = getattr(self, "classifier_factory", None)
         return str(load_spec(spec, factory=factory).model_id), spec.name
 
+    def has_chosen_model(self) -> bool:
+        """Whether a model was made this library's active one (``use_model``, ``learn``);
+        False for a new library, whose jobs fall back to the configured defaults."""
+        if not self.exists:
+            return False
+        return bool(store_models.get_setting(self.connection(), ACTIVE_KEY))
+
     def models(self) -> list[ModelInfo]:
         """Every model the library has used, newest first, the active one marked."""
         conn = self.connection()
