@@ -306,3 +306,10 @@ def test_main_process_builds_the_default_classifier_without_torch():
                           timeout=120)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.split() == ["False", "True", "True"]
+
+
+def test_a_usage_error_leaves_no_new_database_behind(tmp_path, fake):
+    library(tmp_path / "music")
+    db = tmp_path / "new.sqlite"
+    result = invoke("classify", tmp_path / "music", "--db", db, "--model", tmp_path / "none.safetensors")
+    assert result.exit_code == 2 and not db.exists()

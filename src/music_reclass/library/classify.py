@@ -164,9 +164,12 @@ class ClassifyMixin(LibraryBase):
         if missing:
             raise ParameterError(
                 "no such file or folder: " + ", ".join(display_path(p) for p in missing))
-        conn = self.writable_connection(create=True)
-        spec = parse_spec(conn, model, taxonomy, cascade=cascade) or active_spec(conn)
+        # the model is named and loaded before the database is created: a mistyped
+        # option must not leave a new, empty library behind
+        existing = self.connection() if self.exists else None
+        spec = parse_spec(existing, model, taxonomy, cascade=cascade) or active_spec(existing)
         classifier = load_spec(spec, factory=self.classifier_factory)
+        conn = self.writable_connection(create=True)
         register(conn, spec, classifier)
         active = self._activate_if_first(conn, spec, classifier)
         outcome = ClassifyRun(summary=RunSummary(run_id=0), model_id=str(classifier.model_id),
