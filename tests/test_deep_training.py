@@ -150,6 +150,9 @@ def test_cli_train_killed_mid_run_then_resumed_then_classify(tmp_path):
     assert {g["label"] for g in record["genres"]} <= {"clicks", "drone", "noise"}
     # the network's id, then its trust parameters (none fitted: the cautious default)
     assert record["model_id"].startswith(f"model@{meta['sha256'][:12]}/trust@")
+    evaluated = runner.invoke(app, ["evaluate", str(out), "--dataset", "manifest",
+                                    str(tmp_path / "data" / "manifest.csv")])
+    assert evaluated.exit_code == 2 and "deep model" in evaluated.output
 
 
 def test_cli_rejects_unknown_model(tmp_path):

@@ -254,3 +254,14 @@ def test_training_from_an_fma_features_table():
     assert result.metrics["test"]["accuracy"] > 0.8
     with pytest.raises(ParameterError, match="fma518"):
         dataset_features(ds, "gtzan58")
+
+
+def test_confusion_text_fits_80_columns_and_never_runs_counts_together():
+    from music_reclass.evaluation.reports import confusion_text
+
+    genres = ["blues", "classical", "country", "disco", "hiphop", "jazz", "metal", "pop",
+              "reggae", "rock"]
+    text = confusion_text([[3 if i == j else 0 for j in range(10)] for i in range(10)], genres)
+    assert max(len(line) for line in text.splitlines()) <= 80
+    big = confusion_text([[1234] * 16 for _ in range(16)], [f"genre{i}" for i in range(16)])
+    assert big.splitlines()[2].split()[1:] == ["1234"] * 16

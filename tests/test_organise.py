@@ -347,8 +347,12 @@ def test_a_folder_of_loose_tracks_keeps_its_notes_and_each_track_takes_its_own(t
         add_tags(track, genres=[], artist=name.split("_")[0], album="")
         register(conn, track, genres=[(genre, 0.9)])
         (root / f"{name}.LICENSE.txt").write_text(f"licence of {name}")
+    jones = make_audio(root / "Mr. Jones.mp3", seed=45)
+    add_tags(jones, genres=[], artist="Counting Crows", album="")
+    register(conn, jones, genres=[("rock", 0.9)])
     conn.close()
     (root / "README.txt").write_text("where these came from")
+    (root / "Mr. Brightside (live).txt").write_text("not Mr. Jones's: a title, not a tag")
     into = tmp_path / "sorted"
     result = _cli("organise", str(root), "--into", str(into), "--db", str(db),
                   "--min-confidence", "0.5")
@@ -356,4 +360,4 @@ def test_a_folder_of_loose_tracks_keeps_its_notes_and_each_track_takes_its_own(t
     notes = sorted(p.relative_to(into).as_posix() for p in into.rglob("*.txt"))
     assert notes == ["Jazz/Alpha/Unknown Album/Alpha_-_Song.LICENSE.txt",
                      "Rock/Beta/Unknown Album/Beta_-_Tune.LICENSE.txt"]
-    assert "2 companion(s)" in result.output
+    assert "2 companion(s)" in result.output and (into / "Rock" / "Counting Crows").is_dir()

@@ -20,6 +20,7 @@ Companions
 
 from __future__ import annotations
 
+import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -82,9 +83,10 @@ def _folder_companions(folder: Path, pairs: list[tuple[Path, Path]], *, copy: bo
     except OSError:
         return
     by_stem = {source.stem: target for source, target in pairs}
-    by_base: dict[str, set[Path]] = defaultdict(set)
+    by_key: dict[str, set[Path]] = defaultdict(set)
     for source, target in pairs:
-        by_base[_base(source.name)].add(target)
+        for key in _keys(source.stem):
+            by_key[key].add(target)
     targets = sorted({target.parent for _, target in pairs})
     audio_left = any(p.suffix.lower() in AUDIO_EXTENSIONS for p in entries)
     keep_here = copy or audio_left or len(targets) > 1
@@ -96,17 +98,29 @@ def _folder_companions(folder: Path, pairs: list[tuple[Path, Path]], *, copy: bo
             yield CompanionMove(entry, track_target.with_name(track_target.stem + entry.suffix),
                                 copy=copy)
             continue
-        rest = entry.name[len(_base(entry.name)):]
-        same_base = sorted({t.with_name(_base(t.name) + rest)
-                            for t in by_base.get(_base(entry.name), ())})
-        if same_base:  # song.LICENSE.txt follows song.hq.ogg (and song.ogg, where it went)
-            for target in same_base:
-                yield CompanionMove(entry, target, copy=copy or len(same_base) > 1)
+        same_track = sorted({_renamed(entry, target) for key in _keys(entry.stem)
+                             for target in by_key.get(key, ())})
+        if same_track:  # song.LICENSE.txt follows song.hq.ogg (and song.ogg, where it went)
+            for target in same_track:
+                yield CompanionMove(entry, target, copy=copy or len(same_track) > 1)
             continue
         if len(targets) == 1:  # the folder is one album: its cover art goes with it
             yield CompanionMove(entry, targets[0] / entry.name, copy=keep_here)
 
 
-def _base(name: str) -> str:
-    """A file name up to its first dot (``song.hq.ogg`` -> ``song``)."""
-    return name.split(".", 1)[0] or name
+#: a short dot-separated tag at the end of a name (``.hq``, ``.LICENSE``, ``.128k``); a
+#: part with a space ("Mr. Brightside") is part of the title, never a tag
+_TAG = re.compile(r"\.[A-Za-z0-9_-]{1,12}$")
+
+
+def _keys(stem: str) -> set[str]:
+    """The names a file can be matched by: its stem, and its stem less a trailing tag."""
+    return {stem, _TAG.sub("", stem)} - {""}
+
+
+def _renamed(companion: Path, track_target: Path) -> Path:
+    """Where a track's companion goes: beside the track, named after the track's new name
+    with the companion's own tag and extension (``song.LICENSE.txt``)."""
+    tag = _TAG.search(companion.stem)
+    base = _TAG.sub("", track_target.stem) if _TAG.search(track_target.stem) else track_target.stem
+    return track_target.with_name(base + (tag.group(0) if tag else "") + companion.suffix)

@@ -29,12 +29,14 @@ def _fmt(value: Any, digits: int = 3) -> str:
 def confusion_text(confusion: Sequence[Sequence[int]], labels: Sequence[str], *,
                    max_width: int = 80) -> str:
     """The confusion matrix as aligned text (rows true, columns predicted), names cut
-    so that it fits ``max_width`` columns where it can (10 genres fit 80)."""
+    so that it fits ``max_width`` columns where it can (10 genres fit 80; counts are
+    never cut, so large ones widen it)."""
     n = max(len(labels), 1)
     width = min(max([len(label) for label in labels] + [4]), 12) + 1
     fits = (max_width - width) // n - 1  # letters a column heading can have
     short = [label[:max(3, min(7, fits))] for label in labels]
-    cell = max([len(s) for s in short] + [3]) + 1
+    digits = max((len(str(int(v))) for row in confusion for v in row), default=1)
+    cell = max([len(s) for s in short] + [3, digits]) + 1  # counts never run together
     lines = ["rows: true genre; columns: predicted",
              " " * width + "".join(f"{s:>{cell}}" for s in short)]
     for label, row in zip(labels, confusion, strict=True):

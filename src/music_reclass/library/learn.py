@@ -245,11 +245,16 @@ class LearnMixin(LibraryBase):
         (the same split and seed), else on every labelled track."""
         from music_reclass.evaluation.reports import write_report
         from music_reclass.evaluation.training import choose_split, evaluate_artifact
-        from music_reclass.models.artifact import load_model
+        from music_reclass.models.artifact import load_model, model_kind
 
         if part not in ("auto", "test", "all"):
             raise ParameterError(f"--part must be test, all or auto, not {part!r}")
         model = Path(model)
+        if model_kind(model) == "deep":
+            raise ParameterError(
+                f"{model.name} is a deep model: evaluate reads heads on features; a deep "
+                "model's test figures are in the report `train` wrote, and `compare --models "
+                "cnn,musicnn-finetune --folds 5` measures deep models on artist-disjoint folds")
         artifact = load_model(model)
         training = artifact.meta.get("training", {})
         data = self.load_dataset(dataset, fma_features=fma_features, fma_subset=fma_subset)

@@ -238,10 +238,15 @@ def _nonzero(counts: dict[str, int]) -> dict[str, int]:
 def _check_learnable(prepared: Prepared) -> None:
     labelling = prepared.labelling
     if not labelling.content_hashes:
-        hint = (f" ({prepared.missing_vectors} labelled track(s) have no stored embedding: "
-                "run `reclass classify` on them first)" if prepared.missing_vectors else "")
+        if prepared.missing_vectors:
+            # learning reads the embedded model's musicnn vectors: another active model
+            # (a deep model, a head on other features) does not store them
+            raise ReclassError(
+                f"nothing to learn: {prepared.missing_vectors} labelled track(s) have no "
+                "stored musicnn embedding: run `reclass classify --model default PATHS` on "
+                "them first")
         raise ReclassError("nothing to learn: no track of the library has a genre tag or a "
-                           f"correction{hint}")
+                           "correction")
     if len(labelling.classes) < 2:
         have = ", ".join(f"{g.name} ({g.tracks})" for g in labelling.genres) or "none"
         raise ReclassError(
