@@ -49,6 +49,7 @@ from pathlib import Path
 
 from music_reclass import faults
 from music_reclass.act.payload import audio_digest, decoded_sample_count, file_sha256
+from music_reclass.durable import fsync_dir
 from music_reclass.errors import ParameterError, SafeWriteError
 from music_reclass.process import pid_alive, process_start_time
 
@@ -67,20 +68,6 @@ def fault_point(name: str) -> None:
 
 
 # ----------------------------------------------------------------------------- helpers
-
-
-def fsync_dir(directory: str | os.PathLike) -> None:
-    """fsync a directory so that a rename/create in it survives power loss."""
-    try:
-        fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
-    except OSError:
-        return  # not supported here (e.g. Windows): best effort
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
 
 
 def _fsync_file(path: Path) -> None:

@@ -25,6 +25,7 @@ from typing import Any
 
 import torch
 
+from music_reclass.durable import fsync_dir
 from music_reclass.errors import ModelError
 
 __all__ = ["Checkpoint", "checkpoint_dir", "load_checkpoint", "save_checkpoint"]
@@ -73,19 +74,6 @@ def _fsync_write(path: Path, data: bytes) -> None:
         raise
 
 
-def _fsync_dir(path: Path) -> None:
-    try:
-        fd = os.open(path, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def _split_optimizer(opt_state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -126,7 +114,7 @@ def save_checkpoint(folder: str | os.PathLike, state: dict[str, Any], model: dic
     record = dict(state, format=FORMAT, weights=weights.name,
                   weights_sha256=hashlib.sha256(blob).hexdigest(), optimizer=opt_meta)
     _fsync_write(folder / STATE_FILE, json.dumps(record, indent=1).encode("utf-8"))
-    _fsync_dir(folder)
+    fsync_dir(folder)
     for old in folder.glob("epoch-*.safetensors"):
         if old.name != weights.name:
             old.unlink(missing_ok=True)
