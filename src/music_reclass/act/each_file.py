@@ -1,5 +1,5 @@
-"""The loop every act run shares: one file at a time, progress, cancel, and which
-failures end the run.
+"""The loop every act run shares: one file at a time, progress, cancel, which failures
+end the run, and how the run is closed.
 
 A failure of one file (unreadable, refused, an odd tag) is recorded and the run goes
 on; a journal that can take no more rows ends it, because every later change would be
@@ -8,14 +8,16 @@ one undo does not know about.
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
+from music_reclass.act import journal
 from music_reclass.act.outcome import FileOutcome, failure
-from music_reclass.act.settle import JournalStopped
+from music_reclass.act.settle import JournalStopped, retry_unrecorded
 from music_reclass.errors import DatabaseError
 
-__all__ = ["ActSummary", "act_on_each"]
+__all__ = ["ActSummary", "act_on_each", "close_act_run"]
 
 Row = TypeVar("Row")
 
@@ -23,9 +25,16 @@ Row = TypeVar("Row")
 class ActSummary(Protocol):
     """What the loop fills in: the summaries of tag and organise runs."""
 
+    run_id: int | None
     status: str
     error: str | None
     failed: list[FileOutcome]
+    unrecorded: list[FileOutcome]
+
+    @property
+    def ok(self) -> bool: ...
+
+    def counts(self) -> dict[str, int]: ...
 
 
 def act_on_each(
@@ -67,3 +76,15 @@ def act_on_each(
         done = len(rows)  # every file went through (no cancel, no stop)
     if on_progress is not None:
         on_progress(done if rows else 0, len(rows))
+
+
+def close_act_run(conn: sqlite3.Connection, summary: ActSummary,
+                  unrecorded: dict[int, FileOutcome], kind: str) -> None:
+    """Settle what the journal could not record yet, set the run's final status and
+    record its end (a run that did not finish cleanly is ``failed``)."""
+    summary.unrecorded = retry_unrecorded(conn, unrecorded, kind)
+    if summary.status != "cancelled" and not summary.ok:
+        summary.status = "failed"
+    if summary.run_id is not None:
+        error = journal.end_act_run(conn, summary.run_id, summary.status, summary.counts())
+        summary.error = summary.error or error

@@ -24,7 +24,7 @@ from pathlib import Path
 
 from music_reclass.act import journal, safe_write
 from music_reclass.act.companions import GROUPS, keep_albums_together, plan_companions
-from music_reclass.act.each_file import act_on_each
+from music_reclass.act.each_file import act_on_each, close_act_run
 from music_reclass.act.outcome import FileOutcome, failure
 from music_reclass.act.payload import audio_digest, file_sha256
 from music_reclass.act.placement import (
@@ -45,7 +45,6 @@ from music_reclass.act.selection import (
 from music_reclass.act.settle import (
     JournalStopped,
     repair_interrupted,
-    retry_unrecorded,
     settle_entry,
 )
 from music_reclass.audio.tags import read_tags
@@ -232,12 +231,7 @@ def organise_library(
     if companions and summary.status != "cancelled" and summary.error is None:
         _bring_companions(conn, summary, into=into, copy=copy, dry_run=dry_run, taken=taken,
                           echo=echo, unrecorded=unrecorded)
-    summary.unrecorded = retry_unrecorded(conn, unrecorded, "organise")
-    if summary.status != "cancelled" and not summary.ok:
-        summary.status = "failed"
-    if summary.run_id is not None:
-        error = journal.end_act_run(conn, summary.run_id, summary.status, summary.counts())
-        summary.error = summary.error or error
+    close_act_run(conn, summary, unrecorded, "organise")
     return summary
 
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from music_reclass.act import journal, safe_write
-from music_reclass.act.each_file import act_on_each
+from music_reclass.act.each_file import act_on_each, close_act_run
 from music_reclass.act.exact import capture_exact, why_not_exact
 from music_reclass.act.iff import IFF_FORMATS, iff_layout
 from music_reclass.act.outcome import FileOutcome
@@ -28,7 +28,6 @@ from music_reclass.act.selection import (
 from music_reclass.act.settle import (
     JournalStopped,
     repair_interrupted,
-    retry_unrecorded,
     settle_entry,
 )
 from music_reclass.act.tagio import TagChange, genre_state, genres_of_state, merge_genres
@@ -148,12 +147,7 @@ def tag_library(
         conn, summary, row, model_id=model_id, min_confidence=min_confidence, top_k=top_k,
         mode=mode, dry_run=dry_run, normalise=normalise, echo=echo, unrecorded=unrecorded),
         echo=echo, cancel=cancel, on_progress=on_progress)
-    summary.unrecorded = retry_unrecorded(conn, unrecorded, "tag")
-    if summary.status != "cancelled" and not summary.ok:
-        summary.status = "failed"
-    if summary.run_id is not None:
-        error = journal.end_act_run(conn, summary.run_id, summary.status, summary.counts())
-        summary.error = summary.error or error
+    close_act_run(conn, summary, unrecorded, "tag")
     return summary
 
 
