@@ -110,26 +110,30 @@ def comparison_markdown(rows: Sequence[Mapping[str, Any]],
     return markdown_table(rows, COLUMNS if columns is None else columns)
 
 
-def comparison_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The comparison as CSV text (full precision)."""
+def comparison_csv(rows: Sequence[Mapping[str, Any]],
+                   columns: Sequence[str] | None = None) -> str:
+    """The comparison as CSV text (full precision; ``columns`` default :data:`COLUMNS`)."""
+    columns = list(COLUMNS if columns is None else columns)
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(COLUMNS), extrasaction="ignore", lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, extrasaction="ignore", lineterminator="\n")
     writer.writeheader()
     for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in COLUMNS})
+        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in columns})
     return buffer.getvalue()
 
 
 def write_comparison(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike,
-                     *, notes: Sequence[str] = ()) -> dict[str, Path]:
-    """Write ``comparison.md`` and ``comparison.csv`` into ``out_dir``."""
+                     *, notes: Sequence[str] = (), columns: Sequence[str] | None = None,
+                     title: str = "Comparison") -> dict[str, Path]:
+    """Write ``comparison.md`` and ``comparison.csv`` into ``out_dir`` (``columns``
+    default :data:`COLUMNS`)."""
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     md = out / "comparison.md"
-    md.write_text("# Comparison\n\n" + "".join(f"> {n}\n" for n in notes) + ("\n" if notes else "")
-                  + comparison_markdown(rows) + "\n", encoding="utf-8")
+    md.write_text(f"# {title}\n\n" + "".join(f"> {n}\n" for n in notes) + ("\n" if notes else "")
+                  + comparison_markdown(rows, columns) + "\n", encoding="utf-8")
     csv_path = out / "comparison.csv"
-    csv_path.write_text(comparison_csv(rows), encoding="utf-8")
+    csv_path.write_text(comparison_csv(rows, columns), encoding="utf-8")
     return {"markdown": md, "csv": csv_path}
 
 

@@ -10,8 +10,6 @@ was trained on, so the two effects can be told apart.
 
 from __future__ import annotations
 
-import csv
-import io
 import os
 import tempfile
 import time
@@ -23,7 +21,7 @@ import numpy as np
 
 from music_reclass.errors import ParameterError
 
-__all__ = ["FOLD_COLUMNS", "compare_deep", "fold_comparison_csv", "write_fold_comparison"]
+__all__ = ["FOLD_COLUMNS", "compare_deep", "write_fold_comparison"]
 
 FOLD_COLUMNS = ("model", "features", "folds", "n_tracks", "accuracy", "accuracy_std",
                 "accuracy_seen", "balanced_accuracy", "macro_f1", "ece", "train_s_per_fold",
@@ -179,27 +177,10 @@ def _multi_artist_classes(dataset: Any) -> set[str]:
     return {label for label, g in groups.items() if len(g) > 1}
 
 
-def fold_comparison_csv(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The fold comparison as CSV text."""
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(FOLD_COLUMNS), extrasaction="ignore",
-                            lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: ("" if row.get(k) is None else row.get(k)) for k in FOLD_COLUMNS})
-    return buffer.getvalue()
-
-
 def write_fold_comparison(rows: Sequence[Mapping[str, Any]], out_dir: str | os.PathLike,
                           *, notes: Sequence[str] = ()) -> dict[str, Path]:
     """Write ``comparison.md`` and ``comparison.csv`` (fold columns) into ``out_dir``."""
-    from music_reclass.evaluation.reports import markdown_table
+    from music_reclass.evaluation.compare import write_comparison
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    md = out / "comparison.md"
-    md.write_text("# Comparison (artist-disjoint folds)\n\n" + "".join(f"> {n}\n" for n in notes)
-                  + "\n" + markdown_table(rows, FOLD_COLUMNS) + "\n", encoding="utf-8")
-    csv_path = out / "comparison.csv"
-    csv_path.write_text(fold_comparison_csv(rows), encoding="utf-8")
-    return {"markdown": md, "csv": csv_path}
+    return write_comparison(rows, out_dir, notes=notes, columns=FOLD_COLUMNS,
+                            title="Comparison (artist-disjoint folds)")
